@@ -25,6 +25,10 @@ from polygvc.errors import DataError, DataNotFoundError
 MIRROR_ENV = "POLYGVC_DATA_DIR"
 CACHE_ENV = "POLYGVC_CACHE_DIR"
 
+# Every path handed out by fetch() in this process, so a run manifest can list
+# (and hash) the inputs it read.
+_ACCESSED: set[Path] = set()
+
 
 @dataclass(frozen=True)
 class DataFile:
@@ -439,8 +443,9 @@ def fetch(dataset: str, filename: str, verify: bool = True) -> Path:
     if mirror is not None:
         candidate = mirror / dataset / filename
         if candidate.is_file():
-            if verify:
+            if verify and candidate not in _ACCESSED:
                 _verify(candidate, data_file, entry)
+            _ACCESSED.add(candidate)
             return candidate
     if data_file.url is None:
         where = (
@@ -452,7 +457,14 @@ def fetch(dataset: str, filename: str, verify: bool = True) -> Path:
             f"Licence: {entry.licence}. Fix: obtain the file from the origin, place it at "
             f"<mirror>/{dataset}/{filename} and set {MIRROR_ENV}=<mirror>."
         )
-    return _download(entry, data_file, mirror)
+    local = _download(entry, data_file, mirror)
+    _ACCESSED.add(local)
+    return local
+
+
+def accessed_files() -> list[Path]:
+    """Return the files handed out by :func:`fetch` in this process, sorted."""
+    return sorted(_ACCESSED)
 
 
 def _verify(path: Path, data_file: DataFile, entry: Dataset) -> None:

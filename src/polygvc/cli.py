@@ -1,0 +1,156 @@
+"""Command-line interface: ``polygvc run CONFIG --out DIR`` and friends.
+
+User errors (:class:`~polygvc.errors.PolygvcError`) are printed as one
+paragraph and end the program with a non-zero status; a Python traceback is
+shown only with ``--debug``. SIGTERM is handled like Ctrl-C: the current stage
+stops, files already written stay complete, and the program says what was saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from polygvc.errors import PolygvcError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="polygvc: Bayesian causal inference on polycentric agglomeration and GVC position.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Build and inspect analysis panels.")
+app.add_typer(data_app, name="data")
+
+console = Console(stderr=True)
+LOG_FILE = "polygvc.log"
+_state = {"debug": False, "quiet": False}
+
+
+def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def _configure_logging(run_dir: Path | None = None) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    level = logging.DEBUG if _state["debug"] else logging.INFO
+    root.setLevel(level)
+    if not _state["quiet"]:
+        console_handler = RichHandler(console=console, show_path=False, markup=False)
+        console_handler.setLevel(level)
+        root.addHandler(console_handler)
+    if run_dir is not None:
+        file_handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        file_handler.setLevel(logging.DEBUG)
+        root.addHandler(file_handler)
+    for noisy in ("numba", "pytensor", "matplotlib", "fontTools", "h5py", "distributed"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: BaseException, saved: list[str] | None = None) -> None:
+    if _state["debug"]:
+        console.print_exception()
+    message = str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        message = "Interrupted."
+    console.print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    if saved:
+        console.print("Complete files kept: " + ", ".join(saved), highlight=False)
+    code = getattr(exc, "exit_code", 2) if isinstance(exc, PolygvcError) else 130
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+) -> None:
+    """Set global flags."""
+    _state["debug"] = debug
+    _state["quiet"] = quiet
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def _saved_files(run_dir: Path) -> list[str]:
+    return sorted(
+        p.name for p in run_dir.glob("*") if p.is_file() and not p.name.endswith(".partial")
+    )
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="TOML run configuration.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default: run.out or runs/NAME).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a finished run in the run folder.")
+    ] = False,
+) -> None:
+    """Run the main job: panel, model, sampling, diagnostics and report."""
+    from polygvc.config import load_config
+    from polygvc.pipeline import prepare_run_dir, run as run_pipeline
+
+    _configure_logging()
+    run_dir: Path | None = None
+    started = time.perf_counter()
+    try:
+        cfg = load_config(config)
+        target = out or cfg.run.out or Path("runs") / cfg.run.name
+        run_dir = prepare_run_dir(target, overwrite)
+        _configure_logging(run_dir)
+        logging.getLogger("polygvc").info("Run folder: %s", run_dir)
+        result = run_pipeline(
+            cfg, run_dir, overwrite=True, progressbar=not _state["quiet"] and sys.stderr.isatty()
+        )
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc, _saved_files(run_dir) if run_dir is not None else None)
+        return
+    elapsed = time.perf_counter() - started
+    if not _state["quiet"]:
+        console.print(
+            f"Finished in {elapsed:.0f} s. Convergence verdict: "
+            f"{getattr(result.verdict, 'overall', result.verdict)}.",
+            highlight=False,
+        )
+        for name, path in result.files.items():
+            console.print(f"  {name:<12} {path}", highlight=False)
+
+
+@data_app.command("build")
+def data_build(
+    config: Annotated[Path, typer.Argument(help="TOML run configuration.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file.")] = Path(
+        "panel.parquet"
+    ),
+) -> None:
+    """Build the analysis panel from the config's [data] section and write it as Parquet."""
+    from polygvc.config import load_config
+    from polygvc.data_prep.panel import write_panel
+    from polygvc.pipeline import build_panel
+
+    _configure_logging()
+    try:
+        cfg = load_config(config)
+        panel = build_panel(cfg)
+        path = write_panel(panel, out)
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    if not _state["quiet"]:
+        console.print(f"Wrote {len(panel)} rows to {path}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,325 @@
+"""The main job: data, model, sampling, diagnostics and report from one config.
+
+Each stage is also a function here, so script users can run them one by one::
+
+    import polygvc.pipeline as pipe
+    config = pipe.load("examples/china_provinces.toml")
+    panel, notes = pipe.build_panel(config)
+    spec, data, model = pipe.build_model(config, panel)
+    dt = pipe.fit(config, spec, data, model)
+
+:func:`run` does all of it and writes the run folder:
+
+``panel.parquet``, ``posterior.nc``, ``diagnostics.json``, ``report.html``,
+``manifest.json`` (written last; its presence marks a finished run) and
+``polygvc.log`` (written by the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from polygvc.atomic import write_text
+from polygvc.config import RunConfig, coerce_config
+from polygvc.errors import DataError, RunDirectoryError
+from polygvc.inference.sampling import SamplerSettings, sample_model
+from polygvc.inference.store import (
+    MANIFEST_FILE,
+    POSTERIOR_FILE,
+    build_manifest,
+    save_datatree,
+    write_manifest,
+)
+from polygvc.models.data import ModelData, prepare_model_data
+from polygvc.models.hierarchical_iv import REPORTED_PARAMETERS, build_hierarchical_iv
+from polygvc.models.spec import HierarchicalIVSpec
+
+logger = logging.getLogger(__name__)
+
+PANEL_FILE = "panel.parquet"
+REPORT_FILE = "report.html"
+DIAGNOSTICS_FILE = "diagnostics.json"
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced: the run folder, its files, and the main objects."""
+
+    run_dir: Path
+    files: dict[str, Path]
+    datatree: xr.DataTree
+    panel: pd.DataFrame
+    verdict: Any
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load(config: RunConfig | dict | str | Path) -> RunConfig:
+    """Return a validated configuration from a path, mapping or ``RunConfig``."""
+    return coerce_config(config)
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """Create the run folder, refusing to replace a finished run unless told to.
+
+    A run is finished when its ``manifest.json`` exists. A folder left by an
+    interrupted run (no manifest) is reused; its complete files stay until
+    replaced.
+    """
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise RunDirectoryError(
+            f"Run folder {out} exists and is not a folder. Fix: choose another --out path."
+        )
+    if (out / MANIFEST_FILE).exists() and not overwrite:
+        raise RunDirectoryError(
+            f"Run folder {out} holds a finished run ({MANIFEST_FILE} exists). polygvc does not "
+            "overwrite finished runs. Fix: choose another --out folder, or pass --overwrite "
+            "to replace it."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _panel_notes(panel: pd.DataFrame, spec: HierarchicalIVSpec, data: ModelData) -> list[str]:
+    """Plain-language notes on the data and its limits, computed from the panel."""
+    notes: list[str] = []
+    n_units = len(data.coords["province"])
+    years = data.coords["year"]
+    notes.append(
+        f"The model uses {data.n_obs} province-years: {n_units} provinces observed in "
+        f"{len(years)} years ({', '.join(map(str, years))}). This outcome table is thin, so "
+        "province effects lean heavily on pooling within regions."
+    )
+    if spec.dependent in ("vae_gdp_pct", "dvar_exports"):
+        notes.append(
+            "The outcome is model-based: export-induced value added estimated by Wu, Li and Lei "
+            "(2016, SpringerPlus 5:210) from China's multi-regional input-output tables and "
+            "rounded to whole percentages in the article. It is not an observed customs measure."
+        )
+    if "excluded_reason" in panel.columns:
+        excluded = (
+            panel.loc[panel["excluded_reason"].fillna("") != "", ["province", "excluded_reason"]]
+            .drop_duplicates("province")
+        )
+        for _, row in excluded.iterrows():
+            notes.append(f"{row['province']} is not in the model: {row['excluded_reason']}")
+    if spec.endog.startswith("poly_"):
+        notes.append(
+            "Polycentricity is measured from NPP-VIIRS-like night-time light of prefecture cities; "
+            "the light series is noisy before 2013, so indices use within-province shares, which "
+            "are robust to level jumps in the national total."
+        )
+    return notes
+
+
+def build_panel(config: RunConfig) -> pd.DataFrame:
+    """Build the real province panel or read the user's panel file."""
+    if config.data.source == "china_provinces":
+        from polygvc.data_prep.panel import build_province_panel, validate_panel
+
+        first, last = config.data.years
+        panel = build_province_panel(
+            years=range(first, last + 1), light_column=config.data.light_column
+        )
+        validate_panel(panel)
+        return panel
+    path = Path(config.data.panel)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise DataError(
+            f"Panel file {path} (data.panel) was not found. Fix: correct the path; relative "
+            "paths are read from the config file's folder."
+        )
+    from polygvc.data_prep.panel import read_panel_file
+
+    return read_panel_file(path)
+
+
+def build_model(config: RunConfig, panel: pd.DataFrame, source: str = "the panel"):
+    """Return ``(spec, model_data, pymc_model)`` for a config and panel."""
+    spec = HierarchicalIVSpec.from_config(config.model, config.data)
+    data = prepare_model_data(panel, spec, source=source)
+    model = build_hierarchical_iv(spec, data)
+    return spec, data, model
+
+
+def fit(
+    config: RunConfig,
+    spec: HierarchicalIVSpec,
+    data: ModelData,
+    model,
+    progressbar: bool = False,
+) -> xr.DataTree:
+    """Sample the model with the config's settings and return the DataTree."""
+    settings = SamplerSettings.from_config(config.inference, config.run.seed, progressbar)
+    return sample_model(model, data, spec.to_json(), settings)
+
+
+def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: xr.DataTree):
+    """Run convergence, first-stage and classical cross-checks.
+
+    Returns a dict with ``verdict`` (convergence verdict table), ``summary``
+    (per-parameter table), ``first_stage`` and ``classical`` (or None when
+    switched off).
+    """
+    from polygvc.diagnostics.convergence import (
+        convergence_summary,
+        convergence_verdict,
+        warn_if_needed,
+    )
+
+    var_names = [name for name in REPORTED_PARAMETERS if name in dt["posterior"].data_vars]
+    verdict = convergence_verdict(dt, var_names=var_names)
+    warn_if_needed(verdict)
+    summary = convergence_summary(dt, var_names=var_names)
+    result: dict[str, Any] = {"verdict": verdict, "summary": summary}
+
+    frame = data.frame
+    cluster = config.diagnostics.cluster or None
+    from polygvc.diagnostics.instruments import first_stage_strength
+
+    result["first_stage"] = first_stage_strength(
+        frame,
+        endog=[spec.endog],
+        instruments=list(spec.instruments),
+        exog=list(spec.covariates),
+        cluster=cluster,
+    )
+    if config.diagnostics.classical:
+        from polygvc.diagnostics.classical import classical_iv
+
+        result["classical"] = classical_iv(
+            frame,
+            dependent=spec.dependent,
+            endog=[spec.endog],
+            exog=list(spec.covariates),
+            instruments=list(spec.instruments),
+            cluster=cluster,
+        )
+    else:
+        result["classical"] = None
+    return result
+
+
+def _diagnostics_json(diag: dict[str, Any]) -> str:
+    verdict = diag["verdict"]
+    table = verdict.table if hasattr(verdict, "table") else verdict
+    payload = {
+        "overall": getattr(verdict, "overall", None),
+        "checks": json.loads(table.to_json(orient="records")) if hasattr(table, "to_json") else [],
+        "summary": json.loads(diag["summary"].reset_index().to_json(orient="records")),
+    }
+    first_stage = diag.get("first_stage")
+    if first_stage is not None and hasattr(first_stage, "to_dict"):
+        payload["first_stage"] = first_stage.to_dict()
+    classical = diag.get("classical")
+    if classical is not None and hasattr(classical, "table"):
+        payload["classical"] = json.loads(classical.table.to_json(orient="records"))
+    return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+
+
+def run(
+    config: RunConfig | dict | str | Path,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progressbar: bool = False,
+    on_stage: Callable[[str, float], None] | None = None,
+) -> RunResult:
+    """Run the main job and write the run folder.
+
+    Parameters
+    ----------
+    config : RunConfig, dict, str or Path
+        The run configuration or the path of its TOML file.
+    out : str or Path, optional
+        Run folder; defaults to ``run.out`` from the config, else ``runs/<run.name>``.
+    overwrite : bool, default False
+        Replace a finished run in ``out``.
+    progressbar : bool, default False
+        Show the sampler's progress bar.
+    on_stage : callable, optional
+        Called as ``on_stage(name, seconds)`` after each stage (the CLI logs it).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    PolygvcError
+        Any user-facing failure (config, data, model, sampling, run folder).
+    """
+    config = coerce_config(config)
+    run_dir = Path(out) if out is not None else (config.run.out or Path("runs") / config.run.name)
+    run_dir = prepare_run_dir(run_dir, overwrite)
+    timings: dict[str, float] = {}
+    files: dict[str, Path] = {}
+
+    def stage_done(name: str, start: float) -> None:
+        timings[name] = round(time.perf_counter() - start, 2)
+        logger.info("stage %s finished in %.1f s", name, timings[name])
+        if on_stage is not None:
+            on_stage(name, timings[name])
+
+    start = time.perf_counter()
+    panel = build_panel(config)
+    from polygvc.data_prep.panel import write_panel
+
+    files["panel"] = write_panel(panel, run_dir / PANEL_FILE)
+    stage_done("data", start)
+
+    start = time.perf_counter()
+    spec, data, model = build_model(config, panel)
+    stage_done("model", start)
+
+    start = time.perf_counter()
+    dt = fit(config, spec, data, model, progressbar=progressbar)
+    files["posterior"] = save_datatree(dt, run_dir / POSTERIOR_FILE)
+    stage_done("inference", start)
+
+    start = time.perf_counter()
+    diag = diagnose(config, spec, data, dt)
+    files["diagnostics"] = write_text(run_dir / DIAGNOSTICS_FILE, _diagnostics_json(diag) + "\n")
+    stage_done("diagnostics", start)
+
+    if config.report.html:
+        start = time.perf_counter()
+        from polygvc.reports.html import render_report
+
+        files["report"] = render_report(
+            dt,
+            diagnostics=diag,
+            first_stage=diag.get("first_stage"),
+            classical=diag.get("classical"),
+            panel_notes=_panel_notes(panel, spec, data),
+            title=config.report.title,
+            out_path=run_dir / REPORT_FILE,
+        )
+        stage_done("report", start)
+
+    from polygvc.data_prep.registry import accessed_files
+
+    manifest = build_manifest(
+        config=config.to_dict(),
+        seed=config.run.seed,
+        inputs=accessed_files(),
+        outputs={name: path.name for name, path in files.items()},
+        timings=timings,
+        extra={
+            "config_file": str(config.source_path) if config.source_path else None,
+            "model_rows": data.n_obs,
+            "provinces": data.coords["province"],
+            "dropped_rows": json.loads(data.dropped.to_json(orient="records")),
+        },
+    )
+    files["manifest"] = write_manifest(manifest, run_dir)
+    return RunResult(run_dir, files, dt, panel, diag["verdict"], timings)
