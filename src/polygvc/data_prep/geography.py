@@ -189,7 +189,7 @@ def _census_polygons() -> gpd.GeoDataFrame:
         geometries.append(geometry)
     if bad_rows:
         raise DataError(
-            f"{path}: column 'coord' holds WKT that does not parse to a polygon for city_code "
+            f"{path}: column 'coord' contains invalid WKT (not a polygon) for city_code "
             f"{', '.join(bad_rows)}. Fix: replace the file with the registered version "
             "(the SHA-256 check passed, so the registry entry itself may be wrong)."
         )
@@ -584,7 +584,7 @@ def province_terrain(method: str = "mean_abs") -> pd.DataFrame:
     Sea cells (NaN, or <= 0 m outside the national outline) are no-data, so
     coastal cells average over their land neighbours only. A cell belongs to a
     province when its centre falls inside the province polygon (Shanghai, the
-    smallest, holds 19 cells). The cell index is in the spirit
+    smallest, contains 19 cells). The cell index is in the spirit
     of the terrain ruggedness index of Riley, DeGloria and Elliot (1999,
     Intermountain Journal of Sciences 5, 23-27), which Nunn and Puga (2012,
     "Ruggedness: the blessing of bad geography in Africa", Review of Economics
@@ -615,8 +615,8 @@ def coastline_points() -> pd.DataFrame:
     -----
     1. Dissolve the 31 provinces into one outline and keep the parts of at
        least ``MIN_ISLAND_AREA_KM2`` (1,000 km2: the continent, Hainan Island
-       and Chongming); smaller islands and the South China Sea reefs are
-       dropped, and Taiwan, Hong Kong and Macau are not in the outline.
+       and Chongming). Smaller islands and the South China Sea reefs are
+       dropped. Taiwan, Hong Kong and Macau are not in the outline.
     2. Take every vertex of the exterior rings of those parts. These trace land
        borders with other countries and the sea coast.
     3. Keep a vertex when the DEM cell holding it or one of its 8 neighbours is

@@ -473,7 +473,7 @@ def _highway_segments() -> pd.DataFrame:
         # NOTE: the registered file has 'both' in every cell, so opening is read from
         # the construction year. A new version with 'none' cells needs a review here.
         logger.warning(
-            "seg_year_road.csv holds year types %s; only 'year' is used for opening.",
+            "seg_year_road.csv contains year types %s; only 'year' is used for opening.",
             sorted(values),
         )
 
