@@ -258,7 +258,7 @@ def historical_polycentricity() -> pd.DataFrame:
     fewer than 2 listed prefectures get NaN: the four municipalities
     (one unit each), Qinghai (Xining only) and Tibet (none). Hainan, Guizhou
     and Xinjiang have 2 listed prefectures each, so their slope rests on two
-    points; for Xinjiang (Urumqi and the much smaller Karamay) it is about
+    points. For Xinjiang (Urumqi and the much smaller Karamay) it is about
     -2.9, far below the other provinces (-0.4 to -0.9).
     """
     prefectures = load_prefectures_2000()

@@ -153,9 +153,9 @@ def load_city_light(
             f"population_column {population_column!r} is not a population column. Valid "
             f"choices: {', '.join(POPULATION_COLUMNS)}."
         )
-    wanted = None if years is None else sorted({int(y) for y in years})
-    if wanted is not None:
-        outside = [y for y in wanted if y < FIRST_YEAR or y > LAST_YEAR]
+    requested_years = None if years is None else sorted({int(y) for y in years})
+    if requested_years is not None:
+        outside = [y for y in requested_years if y < FIRST_YEAR or y > LAST_YEAR]
         if outside:
             raise ConfigError(
                 f"years {outside} lie outside the light data ({FIRST_YEAR}-{LAST_YEAR}). Fix: "
@@ -214,9 +214,9 @@ def load_city_light(
             "population": merged[population_column].astype("float64"),
         }
     )
-    if wanted is not None:
-        out = out[out["year"].isin(wanted)]
-        absent = sorted(set(wanted) - set(out["year"]))
+    if requested_years is not None:
+        out = out[out["year"].isin(requested_years)]
+        absent = sorted(set(requested_years) - set(out["year"]))
         if absent:
             raise DataError(
                 f"{LIGHT_FILE} has no rows for years {absent}. Fix: use the registered file, "

@@ -248,12 +248,12 @@ def resolve_province(value: object) -> str:
     ----------
     value : str or int
         Chinese short or full name (北京, 北京市, 内蒙古自治区), English name
-        or variant (case, spaces, hyphens and apostrophes are ignored, and the
-        suffixes "Province", "Municipality", "Autonomous Region", "Shi" and
-        "Sheng" are optional), a 2-digit province code (11 or "11") or a
-        6-digit administrative code of the province or of any unit inside it
-        (110000, 110101, "440300"). Integral floats such as 110000.0 are
-        accepted as codes.
+        or variant, 2-digit province code (11 or "11") or 6-digit
+        administrative code of the province or of any unit inside it (110000,
+        110101, "440300"). English matching ignores case, spaces, hyphens and
+        apostrophes. The suffixes "Province", "Municipality", "Autonomous
+        Region", "Shi" and "Sheng" are optional. Integral floats such as
+        110000.0 are accepted as codes.
 
     Returns
     -------
@@ -370,10 +370,10 @@ def resolve_series(
         column province_id"``. Error messages name it.
     non_mainland : {"raise", "drop"}, default "raise"
         What to do with Hong Kong, Macau and Taiwan. ``"raise"`` raises
-        :class:`NonMainlandError`; ``"drop"`` removes those entries (the
-        returned Series keeps the original index of the remaining rows, so
-        callers select rows with ``frame.loc[result.index]``) and logs how many
-        were dropped.
+        :class:`NonMainlandError`. ``"drop"`` removes those entries and logs
+        how many were dropped. The returned Series keeps the original index of
+        the remaining rows, so callers select rows with
+        ``frame.loc[result.index]``.
 
     Returns
     -------
@@ -424,7 +424,8 @@ def resolve_series(
             raise NonMainlandError(
                 f"{source}: rows {shown}{more} refer to {', '.join(names)}, which are not "
                 "mainland provinces. Fix: pass non_mainland='drop' to remove them, or filter "
-                "them out before resolving."
+                "them out before resolving.",
+                ", ".join(names),
             )
         logger.info("%s: dropped %d rows of %s (not mainland).", source, len(rows), names)
     kept = series[~out_mask]

@@ -17,9 +17,9 @@ What the numbers are, and what they are not:
 * ``dvar_exports = vae_1e8yuan / exports_1e8yuan`` (2007 only, the one year
   with levels in the article) divides that value added by the province's own
   exports. It is a proxy for a domestic value-added ratio, not the
-  Kee and Tang (2016) DVAR of a province's own exports: because the numerator
-  includes value added induced by other provinces' exports, it can exceed 1
-  (inland provinces that supply coastal exporters, e.g. Henan 2.66).
+  Kee and Tang (2016) DVAR of a province's own exports. The numerator
+  includes value added induced by other provinces' exports, so the ratio can
+  exceed 1 for inland provinces that supply coastal exporters (Henan: 2.66).
 * All figures are model-based multi-regional input-output estimates, rounded
   to integers in the article, so percentages carry about +-0.5 points of
   rounding error and small provinces' ratios are coarse.
@@ -148,7 +148,7 @@ def province_outcomes(years: Iterable[int] | None = None) -> pd.DataFrame:
     Raises
     ------
     DataError
-        The package table fails validation, or ``years`` asks for a year
+        The package table fails validation, or ``years`` requests a year
         the article does not cover.
 
     Notes
@@ -162,14 +162,14 @@ def province_outcomes(years: Iterable[int] | None = None) -> pd.DataFrame:
     """
     table = load_wu_li_lei_2016()
     if years is not None:
-        wanted = sorted({int(y) for y in years})
-        absent = [y for y in wanted if y not in YEARS]
+        requested_years = sorted({int(y) for y in years})
+        absent = [y for y in requested_years if y not in YEARS]
         if absent:
             raise DataError(
                 f"Wu, Li and Lei (2016) has no outcomes for years {absent}. Fix: choose years "
                 f"among {YEARS}."
             )
-        table = table[table["year"].isin(wanted)]
+        table = table[table["year"].isin(requested_years)]
 
     exports = table["exports_1e8yuan"].to_numpy(dtype=float)
     vae = table["vae_1e8yuan"].to_numpy(dtype=float)

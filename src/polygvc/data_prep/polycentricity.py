@@ -61,8 +61,8 @@ def _as_sizes(sizes: npt.ArrayLike) -> np.ndarray:
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"Unit sizes must be finite and non-negative; position {position} holds "
-            f"{array[position]!r} ({int(bad.sum())} invalid values in all). Fix: remove or "
+            f"Unit sizes must be finite and non-negative; position {position} contains "
+            f"{float(array[position])!r} ({int(bad.sum())} invalid values in all). Fix: remove or "
             "correct these units before computing polycentricity."
         )
     return array
@@ -129,7 +129,7 @@ def rank_size_slope(sizes: npt.ArrayLike, top_n: int | None = None) -> float:
     ConfigError
         ``top_n`` is not an integer of at least 2.
     DataError
-        ``sizes`` holds negative, NaN or infinite values.
+        ``sizes`` contains negative, NaN or infinite values.
 
     Notes
     -----
@@ -173,7 +173,7 @@ def primacy(sizes: npt.ArrayLike) -> float:
     Raises
     ------
     DataError
-        ``sizes`` holds negative, NaN or infinite values.
+        ``sizes`` contains negative, NaN or infinite values.
 
     Notes
     -----
@@ -204,7 +204,7 @@ def hhi_normalised(sizes: npt.ArrayLike) -> float:
     Raises
     ------
     DataError
-        ``sizes`` holds negative, NaN or infinite values.
+        ``sizes`` contains negative, NaN or infinite values.
 
     Notes
     -----
@@ -239,7 +239,7 @@ def entropy_normalised(sizes: npt.ArrayLike) -> float:
     Raises
     ------
     DataError
-        ``sizes`` holds negative, NaN or infinite values.
+        ``sizes`` contains negative, NaN or infinite values.
 
     Notes
     -----
@@ -274,7 +274,7 @@ def gini(sizes: npt.ArrayLike) -> float:
     Raises
     ------
     DataError
-        ``sizes`` holds negative, NaN or infinite values.
+        ``sizes`` contains negative, NaN or infinite values.
 
     Notes
     -----
@@ -297,11 +297,11 @@ def _check_top_n(top_n: Iterable[int]) -> tuple[int, ...]:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
             raise ConfigError(
-                f"top_n must hold integers of at least 2, got {value!r} in {values!r}. Fix: "
+                f"top_n must contain integers of at least 2, got {value!r} in {values!r}. Fix: "
                 "use for example top_n=(2, 3, 4)."
             )
     if len(set(values)) != len(values):
-        raise ConfigError(f"top_n holds duplicates: {values!r}. Fix: list each value once.")
+        raise ConfigError(f"top_n contains duplicates: {values!r}. Fix: list each value once.")
     return tuple(int(v) for v in values)
 
 
@@ -379,7 +379,7 @@ def polycentricity_indices(
         A column is missing, a group key is missing, or a size is negative,
         NaN or infinite. The message names the rows.
     ConfigError
-        ``top_n`` holds a value below 2 or a duplicate.
+        ``top_n`` contains a value below 2 or a duplicate.
 
     Notes
     -----
