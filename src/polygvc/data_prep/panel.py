@@ -181,12 +181,13 @@ def _join(
     unmatched = joined["_matched"].isna()
     joined = joined.drop(columns="_matched")
     if unmatched.any():
-        lacking = sorted(joined.loc[unmatched, "province"].unique())
+        matched_provinces = set(joined.loc[~unmatched, "province"])
+        absent = sorted(set(PROVINCES) - matched_provinces)
         logger.info(
-            "%s has no rows for %d panel rows (provinces %s).",
+            "%s matches no row for %d panel rows; provinces absent from it: %s.",
             source,
             int(unmatched.sum()),
-            lacking,
+            absent,
         )
     return joined, unmatched
 
@@ -254,14 +255,17 @@ def build_province_panel(
     sentence in ``excluded_reason``, so an empty reason means the row has
     every column (outcomes in their survey years).
     """
+    year_list = _check_years(years)
     # Imported here so that the rest of data_prep works while these modules are absent.
     from polygvc.data_prep import geography, infrastructure
 
-    year_list = _check_years(years)
     panel = _skeleton(year_list)
     reasons = _Reasons(panel.index)
 
     # Polycentricity of city light.
+    # NOTE: the light units include county-level units directly under a province
+    # (15 of Hainan's 19 units, 11 Xinjiang Corps cities, 4 in Hubei, 1 in Henan),
+    # so n_cities and the indices there mix prefecture- and county-level units.
     cities = light.load_city_light(light_column=light_column, years=year_list)
     poly = polycentricity_indices(cities, ["province", "year"], "light", top_n=TOP_N)
     poly = poly.rename(columns={"n_units": "n_cities", "poly_undefined_reason": "_poly_reason"})
