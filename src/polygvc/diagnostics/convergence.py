@@ -125,7 +125,7 @@ class ConvergenceThresholds:
 
 @dataclass
 class DivergenceReport:
-    """Where divergent transitions occur.
+    """Counts and locations of divergent transitions.
 
     Attributes
     ----------

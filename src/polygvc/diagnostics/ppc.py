@@ -41,7 +41,7 @@ class LooPitResult:
     Attributes
     ----------
     applicable : bool
-        False when the tree lacks what LOO-PIT needs; ``reason`` says what.
+        False when the tree lacks what LOO-PIT needs; ``reason`` names what is missing.
     reason : str
         Why LOO-PIT does not apply, or how it was computed when it does.
     values : xarray.DataArray or None
@@ -114,9 +114,9 @@ def posterior_predictive_summary(
     -----
     The posterior predictive p-value of a test statistic :math:`T` is
     :math:`p_B = \Pr(T(y^{rep}) \ge T(y) \mid y)`, estimated by the share of
-    draws (Gelman et al. 2013, ch. 6). Values near 0 or 1 flag a misfit; a
-    value near 0.5 shows no misfit in that statistic, which for the mean of a
-    model with an intercept is expected by construction.
+    draws (Gelman et al. 2013, ch. 6). Values near 0 or 1 flag a misfit. A
+    value near 0.5 shows no misfit in that statistic. For the mean of a model
+    with an intercept, such a value is expected by construction.
     """
     prob = rcParams["stats.ci_prob"] if ci_prob is None else float(ci_prob)
     predictive, observed = _predictive_pair(dt, var_name)
@@ -196,9 +196,10 @@ def loo_pit_check(dt: xr.DataTree, var_name: str = "outcomes") -> LooPitResult:
     :func:`arviz_stats.loo_pit` on one equation at a time.
     """
     missing = [
-        g
-        for g in ("posterior", "posterior_predictive", "observed_data", "log_likelihood")
-        if g not in dt.children or (g != "posterior" and var_name not in dt[g].data_vars)
+        group
+        for group in ("posterior", "posterior_predictive", "observed_data", "log_likelihood")
+        if group not in dt.children
+        or (group != "posterior" and var_name not in dt[group].data_vars)
     ]
     if missing:
         return LooPitResult(
@@ -238,9 +239,9 @@ def loo_pit_check(dt: xr.DataTree, var_name: str = "outcomes") -> LooPitResult:
         pit = azs.loo_pit(sub, var_names=var_name)[var_name]
         pieces.append(pit.expand_dims(equation=[equation]))
     values = xr.concat(pieces, dim="equation").transpose(..., "equation")
-    how = (
+    method_note = (
         "PSIS weights from the joint log-likelihood of both equations per obs"
         if "equation" not in log_lik.dims
         else "PSIS weights from each equation's own log-likelihood"
     )
-    return LooPitResult(True, how, values, _summarise_pit(values))
+    return LooPitResult(True, method_note, values, _summarise_pit(values))
