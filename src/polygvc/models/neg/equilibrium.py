@@ -201,11 +201,11 @@ class Economy:
             if not np.all(np.isfinite(value)) or np.any(value < 1.0):
                 bad = value[~(np.isfinite(value) & (value >= 1.0))]
                 raise ModelError(
-                    f"Economy field {name} holds iceberg costs below 1 or not finite "
+                    f"Economy field {name} contains iceberg costs below 1 or not finite "
                     f"(for example {bad.flat[0]!r}). Iceberg costs must be finite and >= 1."
                 )
         if np.any(np.asarray(self.immobile) < 0):
-            raise ModelError("Economy field immobile holds negative labour; use values >= 0.")
+            raise ModelError("Economy field immobile contains negative labour; use values >= 0.")
         n_prov = int(np.max(self.province)) + 1
         if np.shape(self.mobile_labour) != (n_prov,) or np.any(np.asarray(self.mobile_labour) <= 0):
             raise ModelError(
@@ -278,7 +278,7 @@ def check_allocation(economy: Economy, lam: npt.ArrayLike, name: str) -> np.ndar
             f"{economy.n_cities}) with one share per city."
         )
     if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ModelError(f"Labour allocation {name} holds negative or non-finite shares.")
+        raise ModelError(f"Labour allocation {name} contains negative or non-finite shares.")
     sums = province_sums(array, economy.province, economy.n_provinces)
     worst = float(np.max(np.abs(sums - 1.0)))
     if worst > 1e-8:

@@ -367,8 +367,9 @@ def province_economy(
     params, costs, highway, hsr, comm, spending
         As in :func:`build_economy`.
     gateway_city_code : int or None
-        Four-digit code of the gateway (port) prefecture, for example 4401
-        (Guangzhou); None gives every city the same world-market cost.
+        ``city_code`` of the gateway (port) prefecture in
+        :func:`prefecture_table`, for example 440100 (Guangzhou) with the census
+        centroids; None gives every city the same world-market cost.
 
     Returns
     -------
