@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_example_config_loads():
     config = load_config(REPO / "examples" / "china_provinces.toml")
-    assert config.model.endog == "poly_entropy_norm"
+    assert config.model.endog == "poly_rank_size_all"
     assert config.inference.sampler == "nutpie"
     assert config.inference.chains == 4
 

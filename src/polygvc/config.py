@@ -87,7 +87,7 @@ class ModelSection(_Section):
     )
     dependent: str = Field("vae_gdp_pct", description="Outcome (GVC position) column.")
     endog: str = Field(
-        "poly_entropy_norm", description="Endogenous regressor (polycentricity index) column."
+        "poly_rank_size_all", description="Endogenous regressor (polycentricity index) column."
     )
     instruments: list[str] = Field(
         default_factory=lambda: ["hist_poly_2000", "ruggedness", "coast_distance_km"],

@@ -188,6 +188,7 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
 
     result["first_stage"] = first_stage_strength(
         frame,
+        spec.dependent,
         endog=[spec.endog],
         instruments=list(spec.instruments),
         exog=list(spec.covariates),
@@ -207,6 +208,14 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
     else:
         result["classical"] = None
     return result
+
+
+def _frame_or_none(report: Any) -> pd.DataFrame | None:
+    return report.to_frame() if report is not None else None
+
+
+def _table_or_none(result: Any) -> pd.DataFrame | None:
+    return result.table if result is not None else None
 
 
 def _diagnostics_json(diag: dict[str, Any]) -> str:
@@ -298,8 +307,8 @@ def run(
         files["report"] = render_report(
             dt,
             diagnostics=diag,
-            first_stage=diag.get("first_stage"),
-            classical=diag.get("classical"),
+            first_stage=_frame_or_none(diag.get("first_stage")),
+            classical=_table_or_none(diag.get("classical")),
             panel_notes=_panel_notes(panel, spec, data),
             title=config.report.title,
             out_path=run_dir / REPORT_FILE,

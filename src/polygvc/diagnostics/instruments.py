@@ -180,6 +180,46 @@ class FirstStageReport:
         """True when any statistic fell below :attr:`threshold`."""
         return bool(self.weak_messages)
 
+    def to_frame(self) -> pd.DataFrame:
+        """Return the statistics as one ``value`` column indexed by statistic name.
+
+        F statistics are numbers; the Anderson-Rubin sets and not-applicable
+        results are their text. The index uses the names the report's F chart
+        reads (``first_stage_f``, ``effective_f``, ``kp_f``).
+        """
+        rows: dict[str, object] = {}
+        for name, row in self.first_stage.iterrows():
+            suffix = "" if len(self.first_stage) == 1 else f" ({name})"
+            rows[f"first_stage_f{suffix}"] = float(row["f_conventional"])
+            rows[f"first_stage_f_{self.cov_type}{suffix}"] = float(row["f_robust"])
+            rows[f"partial_r2{suffix}"] = float(row["partial_r2"])
+        effective = self.effective_f
+        if isinstance(effective, EffectiveF):
+            rows["effective_f"] = float(effective.value)
+            rows["effective_f_critical_value"] = float(effective.critical_value)
+        else:
+            rows["effective_f"] = str(effective)
+        kp = self.kleibergen_paap
+        if isinstance(kp, KleibergenPaap):
+            rows["kp_f"] = float(kp.wald_f)
+            rows["kp_rk_lm"] = float(kp.rk_lm)
+            rows["kp_rk_lm_pvalue"] = float(kp.lm_pvalue)
+        else:
+            rows["kp_f"] = str(kp)
+        rows["anderson_rubin_set_homoskedastic"] = str(self.ar_set)
+        rows[f"anderson_rubin_set_{self.cov_type}"] = str(self.ar_set_robust)
+        rows["nobs"] = self.nobs
+        rows["n_clusters"] = self.n_clusters if self.n_clusters is not None else "n/a"
+        frame = pd.DataFrame({"value": pd.Series(rows, dtype=object)})
+        frame.index.name = "statistic"
+        return frame
+
+    def to_dict(self) -> dict[str, object]:
+        """Return :meth:`to_frame` as a plain mapping, plus the weak-instrument messages."""
+        out: dict[str, object] = dict(self.to_frame()["value"].items())
+        out["weak_messages"] = list(self.weak_messages)
+        return out
+
     def __str__(self) -> str:
         lines = [f"First-stage strength (n = {self.nobs}, cov_type = {self.cov_type})"]
         for name, row in self.first_stage.iterrows():
