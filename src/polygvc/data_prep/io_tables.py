@@ -207,7 +207,8 @@ class IOTable:
                 f"{tolerance[worst]:.3g}). Fix: check the value-added rows of that column."
             )
         if self.has_import_split:
-            assert self.Z_domestic is not None and self.Z_imports is not None
+            assert self.Z_domestic is not None
+            assert self.Z_imports is not None
             split_gap = np.abs(self.Z_domestic + self.Z_imports - self.Z).max()
             if split_gap > atol:
                 raise DataError(
@@ -670,7 +671,8 @@ def export_content(
             raise DataError(
                 f"{table.source} has no domestic/import split; use import_split='proportional'."
             )
-        assert table.Z_domestic is not None and table.Z_imports is not None
+        assert table.Z_domestic is not None
+        assert table.Z_imports is not None
         a_domestic = table.Z_domestic / safe_y
         a_imports = table.Z_imports / safe_y
         exports = table.exports_domestic if table.exports_domestic is not None else table.exports
