@@ -408,6 +408,8 @@ def load_oecd_table(year: int, path: str | Path | None = None) -> IOTable:
     file_path = Path(path) if path is not None else _fetch(OECD_FILE)
     frame = _read_csv(file_path)
     codes = [f"{i:02d}" for i in range(1, 46)]
+    # NOTE: direct purchases by non-residents (CONS_NONRES) are counted as
+    # consumption, not exports; whether TiVA counts them in exports is unchecked.
     consumption_columns = ["HFCE", "NPISH", "GGFC", "CONS_ABR", "CONS_NONRES"]
     _require_columns(
         frame,
