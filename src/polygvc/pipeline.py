@@ -306,7 +306,7 @@ def run(
 
         files["report"] = render_report(
             dt,
-            diagnostics=diag,
+            diagnostics={"verdict": diag["verdict"]},
             first_stage=_frame_or_none(diag.get("first_stage")),
             classical=_table_or_none(diag.get("classical")),
             panel_notes=_panel_notes(panel, spec, data),
