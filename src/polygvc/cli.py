@@ -54,7 +54,10 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         )
         file_handler.setLevel(logging.DEBUG)
         root.addHandler(file_handler)
-    for noisy in ("numba", "pytensor", "matplotlib", "fontTools", "h5py", "distributed"):
+    for noisy in (
+        "numba", "pytensor", "matplotlib", "fontTools", "h5py", "distributed", "arviz",
+        "arviz_base", "arviz_stats", "arviz_plots",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
