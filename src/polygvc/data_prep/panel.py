@@ -627,3 +627,30 @@ def write_panel(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         df.to_parquet(tmp, index=False)
     logger.info("Wrote panel (%d rows) to %s.", len(df), target)
     return target
+
+
+def read_panel_file(path: str | os.PathLike[str], **options) -> pd.DataFrame:
+    """Read and check a user's province-year panel file (CSV, Parquet or Excel).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The panel file (``data.panel`` of the config).
+    **options
+        ``unit``, ``time``, ``group``, ``sheet``, ``encoding`` and
+        ``header_rows``, passed to :func:`polygvc.data_prep.readers.read_panel_file`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The checked panel; see :func:`polygvc.data_prep.readers.read_panel_file`.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read or fails the panel checks; the message names
+        the file, column, rows and values.
+    """
+    from polygvc.data_prep.readers import read_panel_file as _read
+
+    return _read(path, **options)
