@@ -78,13 +78,15 @@ def test_rw2_second_differences_equal_scaled_innovations(rng):
 def test_pspline_graph_and_rw2_draws(rng):
     coords = {"province": ["Beijing", "Hebei", "Shanxi"]}
     with pm.Model(coords=coords) as model:
-        coef, by_group = pspline_coefficients(
-            "f_poly", 8, sigma_prior=0.3, group_dim="province"
-        )
+        coef, by_group = pspline_coefficients("f_poly", 8, sigma_prior=0.3, group_dim="province")
     names = set(model.named_vars)
     expected = {
-        "f_poly", "f_poly_offset", "f_poly_sigma",
-        "f_poly_province", "f_poly_province_offset", "f_poly_province_sigma",
+        "f_poly",
+        "f_poly_offset",
+        "f_poly_sigma",
+        "f_poly_province",
+        "f_poly_province_offset",
+        "f_poly_province_sigma",
     }
     assert expected <= names, f"missing {expected - names}"
     assert model.named_vars_to_dims["f_poly_province"] == ("province", "knot")

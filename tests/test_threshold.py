@@ -231,3 +231,45 @@ def test_ls_search_recovers_simulated_threshold(sim):
 def test_ls_drop_last_needs_units(sim):
     with pytest.raises(ModelError, match="drop_last=True needs fixed_effects"):
         fit_threshold_ls(sim["y"], sim["x"], sim["q"], drop_last=True)
+
+
+# --- Bayesian recovery on simulated data -------------------------------------
+
+
+def test_bayes_recovers_simulated_threshold(rng):
+    """Cross-section, n = 300, true gamma = 0.4, slopes 1.0 below and -0.5 above."""
+    import nutpie
+    import pymc as pm
+
+    n = 300
+    q = rng.uniform(0, 1, n)
+    x = rng.normal(size=n)
+    y = 0.2 + np.where(q <= 0.4, 1.0, -0.5) * x + rng.normal(scale=0.3, size=n)
+    grid = threshold_grid(q, n_grid=25, trim=0.1)
+    x_fixed = np.column_stack([np.ones(n), x])
+    kernel = prepare_threshold_kernel(q, x, grid, y=y, x_fixed=x_fixed)
+    with pm.Model(coords={"regime": ["low", "high"]}) as model:
+        intercept = pm.Normal("intercept", 0, 2)
+        slope = pm.Normal("beta_regime", 0, 2, dims="regime")
+        sigma = pm.HalfNormal("sigma", 1)
+        coef = pt.stack([intercept, slope[1]])
+        pm.Potential(
+            "threshold_marginal_loglik",
+            marginal_threshold_loglik(kernel, slope[:1] - slope[1:], sigma, coef=coef),
+        )
+    trace = nutpie.sample(
+        nutpie.compile_pymc_model(model), draws=300, tune=300, chains=2, seed=5, progress_bar=False
+    )
+    posterior = trace["posterior"]
+    coef_draws = np.stack(
+        [posterior["intercept"].values, posterior["beta_regime"].values[..., 1]], axis=-1
+    )
+    delta = posterior["beta_regime"].values[..., 0] - posterior["beta_regime"].values[..., 1]
+    post = threshold_posterior(
+        kernel, delta[..., None], posterior["sigma"].values, coef=coef_draws, seed=1
+    )
+    mode = float(grid[post["gamma_prob"].values.argmax()])
+    assert abs(mode - 0.4) < 0.05, f"posterior mode of gamma {mode}, true 0.4"
+    slopes = posterior["beta_regime"].mean(("chain", "draw")).values
+    assert abs(slopes[0] - 1.0) < 0.1, f"low-regime slope {slopes[0]}, true 1.0"
+    assert abs(slopes[1] + 0.5) < 0.1, f"high-regime slope {slopes[1]}, true -0.5"

@@ -48,9 +48,9 @@ from polygvc.errors import ConfigError, DataError, ModelError, SamplingError
 from polygvc.models.priors import Prior
 from polygvc.models.threshold import (
     REGIME_NAMES,
-    last_period_mask,
     ThresholdKernel,
     conditional_pointwise_loglik,
+    last_period_mask,
     marginal_threshold_loglik,
     prepare_threshold_kernel,
     threshold_grid,

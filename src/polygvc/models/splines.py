@@ -197,7 +197,9 @@ def _scale_variable(name: str, prior: float | Prior | Any, **kwargs: Any) -> Any
         return prior.create(name, **kwargs)
     if isinstance(prior, (int, float)):
         if prior <= 0:
-            raise ModelError(f"Scale prior for '{name}' is {prior}; use a positive HalfNormal scale.")
+            raise ModelError(
+                f"Scale prior for '{name}' is {prior}; use a positive HalfNormal scale."
+            )
         return pm.HalfNormal(name, sigma=float(prior), **kwargs)
     return prior  # an existing tensor: a shared smoothing scale
 

@@ -22,7 +22,7 @@ grid point ``g``, so each ``l_g`` is smooth in ``theta``. Layers:
 * :func:`fit_threshold_ls`: Hansen's (1999) least-squares search for
   fixed-effects panels, pure NumPy.
 
-Direction: regime 1 (``"low"``) holds rows with ``q <= gamma`` (``q < gamma``
+Direction: regime 1 (``"low"``) contains rows with ``q <= gamma`` (``q < gamma``
 with ``lower_inclusive=False``, Hansen's convention); a higher regime index
 means a higher ``q``.
 
@@ -93,7 +93,7 @@ def threshold_grid(
     trim : float, default 0.15
         Share of observations kept out of each end: the grid runs from the
         ``trim`` to the ``1 - trim`` quantile, so every regime of a single
-        threshold holds at least about ``trim`` of the rows.
+        threshold contains at least about ``trim`` of the rows.
     method : {"quantile", "hansen_unique"}
         ``"quantile"``: the ``n_grid`` probabilities ``linspace(trim, 1 - trim)``
         applied to the observed ``q`` (``numpy.quantile`` with
@@ -173,7 +173,7 @@ def threshold_pairs(n_grid: int, min_gap: int = 1) -> np.ndarray:
         Number of grid points.
     min_gap : int, default 1
         Minimum distance between the two thresholds in grid steps; the middle
-        regime of a pair then holds at least the rows between ``min_gap``
+        regime of a pair then contains at least the rows between ``min_gap``
         neighbouring grid points.
 
     Returns
@@ -438,7 +438,9 @@ def prepare_threshold_kernel(
         names = ("intercept", *names)
     grid = np.asarray(grid, dtype=float).ravel()
     if grid.size > 1 and np.any(np.diff(grid) <= 0):
-        raise ModelError("Threshold grid must be strictly increasing; build it with threshold_grid.")
+        raise ModelError(
+            "Threshold grid must be strictly increasing; build it with threshold_grid."
+        )
     if n_thresholds not in (1, 2):
         raise ModelError(f"n_thresholds is {n_thresholds}; polygvc supports 1 or 2 thresholds.")
 
@@ -449,7 +451,9 @@ def prepare_threshold_kernel(
 
     if keep_rows is not None:
         if fixed_effects is None:
-            raise ModelError("keep_rows needs fixed_effects: it selects rows after the within transform.")
+            raise ModelError(
+                "keep_rows needs fixed_effects: it selects rows after the within transform."
+            )
         keep = np.asarray(keep_rows, dtype=bool)
         design = design[:, keep]
         groups = None if groups is None else np.asarray(groups)[keep]
@@ -588,7 +592,8 @@ def _residual_statistics(kernel: ThresholdKernel, resid: Any, coef: Any, xp: Any
     if lin is None:
         raise ModelError(
             "This threshold kernel was prepared without y and x_fixed, so it needs a residual "
-            "vector: pass resid=..., or rebuild it with prepare_threshold_kernel(y=..., x_fixed=...)."
+            "vector: pass resid=..., or rebuild it with "
+            "prepare_threshold_kernel(y=..., x_fixed=...)."
         )
     # e = y - X b; e'e = y'y - 2 b'X'y + b'X'X b and D'e = D'y - D'X b.
     ee = lin["yy"] - 2.0 * (lin["xy"] * coef).sum(axis=-1) + _quad(lin["xx"], coef, coef)
@@ -646,7 +651,11 @@ def threshold_loglik_grid(
 
     if kernel.n_thresholds == 1:
         d1 = delta if delta.ndim == 2 else delta[None, :]  # (J or 1, k)
-        ssr = ee[None, :] - 2.0 * (de * d1[None]).sum(axis=-1) + _quad(kernel.gram, d1[None], d1[None])
+        ssr = (
+            ee[None, :]
+            - 2.0 * (de * d1[None]).sum(axis=-1)
+            + _quad(kernel.gram, d1[None], d1[None])
+        )
     else:
         d_low = delta[0] if delta.ndim == 3 else delta[0][None, :]
         d_up = delta[1] if delta.ndim == 3 else delta[1][None, :]
@@ -878,7 +887,9 @@ def conditional_pointwise_loglik(
             d_low = delta_s[0][codes] if delta_s.ndim == 3 else delta_s[0][None, :]
             d_up = delta_s[1][codes] if delta_s.ndim == 3 else delta_s[1][None, :]
             a, b = kernel.pairs[chosen, 0], kernel.pairs[chosen, 1]
-            fitted = (kernel.design[a, rows] * d_low).sum(-1) + (kernel.design[b, rows] * d_up).sum(-1)
+            fitted = (kernel.design[a, rows] * d_low).sum(-1) + (kernel.design[b, rows] * d_up).sum(
+                -1
+            )
         r = resid_flat[s] - fitted
         variance = sigma_rows**2
         out[s] = (
