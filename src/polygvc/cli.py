@@ -155,5 +155,54 @@ def data_build(
         console.print(f"Wrote {len(panel)} rows to {path}", highlight=False)
 
 
+@app.command()
+def simulate(
+    config: Annotated[Path, typer.Argument(help="TOML sweep configuration (centre-periphery).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "runs/simulate"
+    ),
+    x: Annotated[
+        str | None, typer.Option("--x", help="Grid key on the horizontal axis of the figure.")
+    ] = None,
+    hue: Annotated[
+        str | None, typer.Option("--hue", help="Second grid key (heat map) of the figure.")
+    ] = None,
+) -> None:
+    """Run a centre-periphery parameter sweep; write sweep.nc and response figures."""
+    import tomllib
+
+    from polygvc.atomic import atomic_path
+    from polygvc.errors import ConfigError
+    from polygvc.models.centre_periphery import plot_response, simulate_sweep
+
+    _configure_logging()
+    try:
+        try:
+            with open(config, "rb") as handle:
+                settings = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"Sweep config {config} was not found. Fix: pass a TOML file.")
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Sweep config {config} is not valid TOML: {exc}.") from None
+        out.mkdir(parents=True, exist_ok=True)
+        settings["output"] = str(out / "sweep.nc")
+        dataset = simulate_sweep(settings)
+        written = [out / "sweep.nc"]
+        for variable in ("gvc_position_basin_mean", "entropy_norm_basin_mean"):
+            if variable not in dataset:
+                continue
+            figure = plot_response(dataset, y=variable, x=x, hue=hue)
+            target = out / f"{variable}.png"
+            with atomic_path(target) as tmp:
+                figure.savefig(tmp, format="png", dpi=120)
+            written.append(target)
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    if not _state["quiet"]:
+        for path in written:
+            console.print(f"Wrote {path}", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
