@@ -25,12 +25,24 @@ from polygvc.inference.scenarios import (
 )
 
 PROVINCES = ["Jiangsu", "Zhejiang", "Guangdong", "Anhui", "Henan", "Sichuan", "Gansu", "Jilin"]
-REGIONS = {"Jiangsu": "East", "Zhejiang": "East", "Guangdong": "East", "Anhui": "Central",
-           "Henan": "Central", "Sichuan": "West", "Gansu": "West", "Jilin": "Northeast"}
+REGIONS = {
+    "Jiangsu": "East",
+    "Zhejiang": "East",
+    "Guangdong": "East",
+    "Anhui": "Central",
+    "Henan": "Central",
+    "Sichuan": "West",
+    "Gansu": "West",
+    "Jilin": "Northeast",
+}
 YEARS = (2002, 2007)
 TRUE_BETA = np.linspace(-0.6, 0.8, len(PROVINCES))  # standardised slope per province
-SCALING = {"y": {"mean": 15.0, "sd": 8.0}, "x": {"mean": -1.2, "sd": 0.4},
-           "w": {"mean": 0.0, "sd": 2.0}, "z": {"mean": 0.0, "sd": 1.0}}
+SCALING = {
+    "y": {"mean": 15.0, "sd": 8.0},
+    "x": {"mean": -1.2, "sd": 0.4},
+    "w": {"mean": 0.0, "sd": 2.0},
+    "z": {"mean": 0.0, "sd": 1.0},
+}
 GAMMA_W = -0.3
 
 
@@ -40,18 +52,25 @@ def make_panel(rng: np.random.Generator, extra: tuple[str, ...] = ("Tibet",)) ->
     for province in [*PROVINCES, *extra]:
         region = REGIONS.get(province, "West")
         for year in range(2001, 2008):
-            rows.append({
-                "province": province, "region": region, "year": year,
-                "x": -1.2 + 0.4 * rng.normal(), "w": 2.0 * rng.normal(), "z": rng.normal(),
-                "y": 15.0 + 8.0 * rng.normal() if year in YEARS else np.nan,
-                "gdp": float(rng.uniform(1, 10)),
-                "excluded_reason": "Tibet has no outcome." if province == "Tibet" else "",
-            })
+            rows.append(
+                {
+                    "province": province,
+                    "region": region,
+                    "year": year,
+                    "x": -1.2 + 0.4 * rng.normal(),
+                    "w": 2.0 * rng.normal(),
+                    "z": rng.normal(),
+                    "y": 15.0 + 8.0 * rng.normal() if year in YEARS else np.nan,
+                    "gdp": float(rng.uniform(1, 10)),
+                    "excluded_reason": "Tibet has no outcome." if province == "Tibet" else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def make_posterior(panel: pd.DataFrame, n_chains: int = 2, n_draws: int = 400,
-                   beta_sd: float = 0.05, seed: int = 5) -> xr.DataTree:
+def make_posterior(
+    panel: pd.DataFrame, n_chains: int = 2, n_draws: int = 400, beta_sd: float = 0.05, seed: int = 5
+) -> xr.DataTree:
     """Posterior DataTree with slopes drawn around TRUE_BETA and fixed gamma."""
     rng = np.random.default_rng(seed)
     shape = (n_chains, n_draws)
@@ -61,25 +80,53 @@ def make_posterior(panel: pd.DataFrame, n_chains: int = 2, n_draws: int = 400,
     posterior = xr.Dataset(
         {
             "beta_province": (("chain", "draw", "province"), beta),
-            "intercept_province": (("chain", "draw", "province"),
-                                   0.1 * rng.standard_normal((*shape, len(PROVINCES)))),
-            "gamma": (("chain", "draw", "covariate"),
-                      GAMMA_W + 0.02 * rng.standard_normal((*shape, 1))),
-            "fs_covariate": (("chain", "draw", "covariate"), 0.5 + 0.0 * rng.standard_normal((*shape, 1))),
+            "intercept_province": (
+                ("chain", "draw", "province"),
+                0.1 * rng.standard_normal((*shape, len(PROVINCES))),
+            ),
+            "gamma": (
+                ("chain", "draw", "covariate"),
+                GAMMA_W + 0.02 * rng.standard_normal((*shape, 1)),
+            ),
+            "fs_covariate": (
+                ("chain", "draw", "covariate"),
+                0.5 + 0.0 * rng.standard_normal((*shape, 1)),
+            ),
             "year_effect": (("chain", "draw", "year"), 0.05 * rng.standard_normal((*shape, 2))),
-            "sigma": (("chain", "draw", "equation"), np.abs(0.5 + 0.05 * rng.standard_normal((*shape, 2)))),
+            "sigma": (
+                ("chain", "draw", "equation"),
+                np.abs(0.5 + 0.05 * rng.standard_normal((*shape, 2))),
+            ),
             "beta_mu": (("chain", "draw"), 0.1 + 0.05 * rng.standard_normal(shape)),
-            "beta_region": (("chain", "draw", "region"), 0.1 + 0.1 * rng.standard_normal((*shape, 4))),
+            "beta_region": (
+                ("chain", "draw", "region"),
+                0.1 + 0.1 * rng.standard_normal((*shape, 4)),
+            ),
             "beta_region_sd": (("chain", "draw"), np.abs(0.2 + 0.02 * rng.standard_normal(shape))),
-            "beta_province_sd": (("chain", "draw"), np.abs(0.3 + 0.02 * rng.standard_normal(shape))),
+            "beta_province_sd": (
+                ("chain", "draw"),
+                np.abs(0.3 + 0.02 * rng.standard_normal(shape)),
+            ),
             "intercept": (("chain", "draw"), 0.05 * rng.standard_normal(shape)),
-            "intercept_region_sd": (("chain", "draw"), np.abs(0.2 + 0.02 * rng.standard_normal(shape))),
+            "intercept_region_sd": (
+                ("chain", "draw"),
+                np.abs(0.2 + 0.02 * rng.standard_normal(shape)),
+            ),
             "intercept_region_offset": (("chain", "draw", "region"), region_offset),
-            "intercept_province_sd": (("chain", "draw"), np.abs(0.2 + 0.02 * rng.standard_normal(shape))),
+            "intercept_province_sd": (
+                ("chain", "draw"),
+                np.abs(0.2 + 0.02 * rng.standard_normal(shape)),
+            ),
         },
-        coords={"chain": np.arange(n_chains), "draw": np.arange(n_draws), "province": PROVINCES,
-                "covariate": ["w"], "year": list(YEARS), "equation": ["first_stage", "outcome"],
-                "region": regions},
+        coords={
+            "chain": np.arange(n_chains),
+            "draw": np.arange(n_draws),
+            "province": PROVINCES,
+            "covariate": ["w"],
+            "year": list(YEARS),
+            "equation": ["first_stage", "outcome"],
+            "region": regions,
+        },
     )
     rows = panel[panel["province"].isin(PROVINCES) & panel["year"].isin(YEARS)]
     rows = rows.set_index("province").loc[PROVINCES].reset_index()
@@ -87,8 +134,10 @@ def make_posterior(panel: pd.DataFrame, n_chains: int = 2, n_draws: int = 400,
         {
             "x": ("obs", ((rows["x"] - SCALING["x"]["mean"]) / SCALING["x"]["sd"]).to_numpy()),
             "y": ("obs", ((rows["y"] - SCALING["y"]["mean"]) / SCALING["y"]["sd"]).to_numpy()),
-            "W": (("obs", "covariate"),
-                  ((rows[["w"]] - SCALING["w"]["mean"]) / SCALING["w"]["sd"]).to_numpy()),
+            "W": (
+                ("obs", "covariate"),
+                ((rows[["w"]] - SCALING["w"]["mean"]) / SCALING["w"]["sd"]).to_numpy(),
+            ),
             "obs_province": ("obs", rows["province"].to_numpy(str)),
             "obs_region": ("obs", rows["region"].to_numpy(str)),
             "obs_year": ("obs", rows["year"].to_numpy(int)),
@@ -96,11 +145,19 @@ def make_posterior(panel: pd.DataFrame, n_chains: int = 2, n_draws: int = 400,
         coords={"obs": np.arange(len(rows)), "covariate": ["w"]},
     )
     dt = xr.DataTree.from_dict({"posterior": posterior, "constant_data": const})
-    dt.attrs["spec"] = json.dumps({
-        "dependent": "y", "endog": "x", "instruments": ["z"], "controls": ["w"],
-        "moderators": [], "unit": "province", "group": "region", "time": "year",
-        "year_effects": True,
-    })
+    dt.attrs["spec"] = json.dumps(
+        {
+            "dependent": "y",
+            "endog": "x",
+            "instruments": ["z"],
+            "controls": ["w"],
+            "moderators": [],
+            "unit": "province",
+            "group": "region",
+            "time": "year",
+            "year_effects": True,
+        }
+    )
     dt.attrs["scaling"] = json.dumps(SCALING)
     return dt
 
@@ -116,9 +173,11 @@ def posterior(panel) -> xr.DataTree:
 
 
 def _sd_up(name: str = "sd_up", **extra) -> dict:
-    return {"name": name,
-            "changes": [{"variable": "x", "how": "absolute", "value": 1.0, "scale": "sd"}],
-            **extra}
+    return {
+        "name": name,
+        "changes": [{"variable": "x", "how": "absolute", "value": 1.0, "scale": "sd"}],
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------- effects
@@ -133,7 +192,9 @@ def test_known_slopes_interval_covers_truth(posterior, panel):
     for p, province in enumerate(PROVINCES):
         truth = TRUE_BETA[p] * SCALING["y"]["sd"]
         lower, upper = rows.loc[province, "lower"], rows.loc[province, "upper"]
-        assert lower <= truth <= upper, f"{province}: truth {truth:.3f} outside [{lower:.3f}, {upper:.3f}]"
+        assert lower <= truth <= upper, (
+            f"{province}: truth {truth:.3f} outside [{lower:.3f}, {upper:.3f}]"
+        )
         mean = rows.loc[province, "mean"]
         assert abs(mean - truth) < 0.1, f"{province}: mean {mean:.3f} vs truth {truth:.3f}"
 
@@ -164,13 +225,18 @@ def test_covariate_change_uses_gamma(posterior, panel):
 def test_total_pathway_adds_first_stage(posterior, panel):
     # pathway total: x also moves by fs_covariate (0.5) per sd of w, adding beta_p * 0.5 * 8.
     base = {"changes": [{"variable": "w", "how": "absolute", "value": 2.0}]}
-    table = run_scenarios(posterior, panel, [{"name": "direct", **base},
-                                             {"name": "total", "pathway": "total", **base}],
-                          seed=1).table
+    table = run_scenarios(
+        posterior,
+        panel,
+        [{"name": "direct", **base}, {"name": "total", "pathway": "total", **base}],
+        seed=1,
+    ).table
     nation = table[table["level"] == "nation"].set_index("scenario")["mean"]
     difference = nation["total"] - nation["direct"]
     expected = 0.5 * TRUE_BETA.mean() * 8.0
-    assert abs(difference - expected) < 0.05, f"total - direct = {difference:.4f}, expected {expected:.4f}"
+    assert abs(difference - expected) < 0.05, (
+        f"total - direct = {difference:.4f}, expected {expected:.4f}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -192,10 +258,16 @@ def test_observed_values_give_zero_effect(posterior, panel, change):
 def test_set_and_peer_to_own_value_zero(posterior, panel):
     observed = panel.loc[(panel["province"] == "Henan") & (panel["year"] == 2007), "x"].iloc[0]
     scenarios = [
-        {"name": "set_own", "provinces": ["Henan"],
-         "changes": [{"variable": "x", "how": "set", "value": float(observed)}]},
-        {"name": "peer_self", "provinces": ["河南"],
-         "changes": [{"variable": "x", "how": "peer", "peer": "Henan"}]},
+        {
+            "name": "set_own",
+            "provinces": ["Henan"],
+            "changes": [{"variable": "x", "how": "set", "value": float(observed)}],
+        },
+        {
+            "name": "peer_self",
+            "provinces": ["河南"],
+            "changes": [{"variable": "x", "how": "peer", "peer": "Henan"}],
+        },
     ]
     results = run_scenarios(posterior, panel, scenarios, seed=3)
     for name in ("set_own", "peer_self"):
@@ -205,10 +277,17 @@ def test_set_and_peer_to_own_value_zero(posterior, panel):
 
 def test_quantile_and_peer_values(posterior, panel):
     scenarios = [
-        {"name": "q90", "provinces": ["Gansu"],
-         "changes": [{"variable": "x", "how": "quantile", "value": 0.9}]},
-        {"name": "like_gd", "provinces": ["Gansu"], "year": 2002,
-         "changes": [{"variable": "x", "how": "peer", "peer": "广东"}]},
+        {
+            "name": "q90",
+            "provinces": ["Gansu"],
+            "changes": [{"variable": "x", "how": "quantile", "value": 0.9}],
+        },
+        {
+            "name": "like_gd",
+            "provinces": ["Gansu"],
+            "year": 2002,
+            "changes": [{"variable": "x", "how": "peer", "peer": "广东"}],
+        },
     ]
     with pytest.warns(ExtrapolationWarning):
         changes = run_scenarios(posterior, panel, scenarios, seed=3).changes.set_index("scenario")
@@ -256,13 +335,17 @@ def test_range_flags_mark_extrapolation(posterior, panel):
 
 
 def test_knot_and_threshold_hooks(posterior, panel):
-    scenario = {"name": "to_zero", "provinces": ["Jilin"],
-                "changes": [{"variable": "x", "how": "set", "value": -1.2}]}
+    scenario = {
+        "name": "to_zero",
+        "provinces": ["Jilin"],
+        "changes": [{"variable": "x", "how": "set", "value": -1.2}],
+    }
     observed = panel.loc[(panel["province"] == "Jilin") & (panel["year"] == 2007), "x"].iloc[0]
     cut = (observed + -1.2) / 2
     with pytest.warns(ExtrapolationWarning):
-        table = run_scenarios(posterior, panel, scenario, seed=1,
-                              knots={"x": (-1.25, -1.21)}, thresholds={"x": [cut]}).table
+        table = run_scenarios(
+            posterior, panel, scenario, seed=1, knots={"x": (-1.25, -1.21)}, thresholds={"x": [cut]}
+        ).table
     flags = table[table["level"] == "unit"]["flags"].iloc[0]
     assert "beyond_boundary_knots:x" in flags, flags
     assert "crosses_threshold:x" in flags, flags
@@ -273,15 +356,21 @@ def test_knot_and_threshold_hooks(posterior, panel):
 
 def test_unknown_variable_names_valid_ones(posterior, panel):
     scenario = {"name": "roads", "changes": [{"variable": "highway_km", "how": "set", "value": 1}]}
-    with pytest.raises(ConfigError, match=r"Scenario 'roads' changes variable 'highway_km'.*"
-                                          r"Valid variables: x, w"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Scenario 'roads' changes variable 'highway_km'.*"
+        r"Valid variables: x, w",
+    ):
         run_scenarios(posterior, panel, scenario, seed=1)
 
 
 def test_unseen_province_raises(posterior, panel):
     scenario = _sd_up(provinces=["Tibet"])
-    with pytest.raises(ConfigError, match=r"names 'Tibet', which has no estimates.*"
-                                          r"Tibet has no outcome.*new_provinces = 'population'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"names 'Tibet', which has no estimates.*"
+        r"Tibet has no outcome.*new_provinces = 'population'",
+    ):
         run_scenarios(posterior, panel, scenario, seed=1)
 
 
@@ -319,8 +408,13 @@ def test_config_schema_rejects_bad_changes():
     with pytest.raises(ValidationError, match=r"must lie in \[0, 1\]"):
         ScenarioSetting(name="a", changes=[{"variable": "x", "how": "quantile", "value": 2}])
     with pytest.raises(ValidationError, match="changes 'x' twice"):
-        ScenarioSetting(name="a", changes=[{"variable": "x", "how": "set", "value": 1},
-                                           {"variable": "x", "how": "set", "value": 2}])
+        ScenarioSetting(
+            name="a",
+            changes=[
+                {"variable": "x", "how": "set", "value": 1},
+                {"variable": "x", "how": "set", "value": 2},
+            ],
+        )
     with pytest.raises(ValidationError, match="repeated: a"):
         ScenariosSection.model_validate([_sd_up("a"), _sd_up("a")])
 
@@ -329,7 +423,10 @@ def test_config_schema_rejects_bad_changes():
 
 
 def test_same_seed_byte_identical_csv(posterior, panel, tmp_path):
-    scenarios = [_sd_up(), _sd_up("west", provinces=["Tibet", "Sichuan"], new_provinces="population")]
+    scenarios = [
+        _sd_up(),
+        _sd_up("west", provinces=["Tibet", "Sichuan"], new_provinces="population"),
+    ]
     paths = []
     for name in ("first.csv", "second.csv"):
         with pytest.warns(ExtrapolationWarning):
@@ -344,7 +441,9 @@ def test_new_province_draws_independent_of_order(posterior, panel):
     with pytest.warns(ExtrapolationWarning):
         alone = run_scenarios(posterior, panel, [one], seed=42).draws["west"]["effect"].values
     with pytest.warns(ExtrapolationWarning):
-        after = run_scenarios(posterior, panel, [_sd_up(), one], seed=42).draws["west"]["effect"].values
+        after = (
+            run_scenarios(posterior, panel, [_sd_up(), one], seed=42).draws["west"]["effect"].values
+        )
     np.testing.assert_array_equal(alone, after)
 
 
@@ -368,12 +467,17 @@ def test_fitted_scenario_covers_truth():
     from polygvc.models.spec import HierarchicalIVSpec
     from tests.conftest import simulate_iv_panel
 
-    sim = simulate_iv_panel(np.random.default_rng(11), n_provinces=40,
-                            years=(2001, 2004, 2007, 2010), beta=0.5)
+    sim = simulate_iv_panel(
+        np.random.default_rng(11), n_provinces=40, years=(2001, 2004, 2007, 2010), beta=0.5
+    )
     spec = HierarchicalIVSpec(dependent="y", endog="x", instruments=["z"], controls=["w"])
     data = prepare_model_data(sim, spec)
-    dt = sample_model(build_hierarchical_iv(spec, data), data, spec.to_json(),
-                      SamplerSettings(chains=4, draws=500, tune=500, seed=11))
+    dt = sample_model(
+        build_hierarchical_iv(spec, data),
+        data,
+        spec.to_json(),
+        SamplerSettings(chains=4, draws=500, tune=500, seed=11),
+    )
     scenario = {"name": "x_up", "changes": [{"variable": "x", "how": "absolute", "value": 1.0}]}
     with pytest.warns(ExtrapolationWarning):
         table = run_scenarios(dt, sim, scenario, seed=11).table

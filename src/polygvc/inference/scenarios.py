@@ -182,13 +182,25 @@ def _read_posterior(dt: xr.DataTree) -> _Posterior:
                 "equation. Fix: fit the model with model.kind = 'hierarchical_iv'."
             )
     names = (
-        "beta_province", "intercept_province", "gamma", "year_effect", "fs_covariate",
-        "beta_mu", "beta_region", "beta_region_sd", "beta_province_sd", "intercept",
-        "intercept_region_sd", "intercept_region_offset", "intercept_province_sd",
+        "beta_province",
+        "intercept_province",
+        "gamma",
+        "year_effect",
+        "fs_covariate",
+        "beta_mu",
+        "beta_region",
+        "beta_region_sd",
+        "beta_province_sd",
+        "intercept",
+        "intercept_region_sd",
+        "intercept_region_offset",
+        "intercept_province_sd",
     )
     values = {n: _flatten(post[n]) for n in names if n in post.data_vars}
     values["sigma_y"] = _flatten(post["sigma"].sel(equation="outcome"))
-    covariates = [str(c) for c in post.coords["covariate"].values] if "covariate" in post.coords else []
+    covariates = (
+        [str(c) for c in post.coords["covariate"].values] if "covariate" in post.coords else []
+    )
     if "gamma" not in values:
         values["gamma"] = np.zeros((values["beta_province"].shape[0], 0))
     const = dt["constant_data"]
@@ -201,7 +213,9 @@ def _read_posterior(dt: xr.DataTree) -> _Posterior:
     )
     endog, dependent = spec["endog"], spec["dependent"]
     model_rows[endog] = const["x"].values * scaling[endog]["sd"] + scaling[endog]["mean"]
-    model_rows[dependent] = const["y"].values * scaling[dependent]["sd"] + scaling[dependent]["mean"]
+    model_rows[dependent] = (
+        const["y"].values * scaling[dependent]["sd"] + scaling[dependent]["mean"]
+    )
     for k, name in enumerate(covariates):
         model_rows[name] = const["W"].values[:, k] * scaling[name]["sd"] + scaling[name]["mean"]
     region_of = dict(zip(model_rows["province"], model_rows["region"], strict=False))
@@ -220,8 +234,15 @@ def _read_posterior(dt: xr.DataTree) -> _Posterior:
 
 def _new_province_draws(post: _Posterior, province: str, region: str, seed: int):
     """Draw slope and intercept of a province the model did not see (standardised units)."""
-    needed = ("beta_mu", "beta_region", "beta_region_sd", "intercept", "intercept_region_sd",
-              "intercept_region_offset", "intercept_province_sd")
+    needed = (
+        "beta_mu",
+        "beta_region",
+        "beta_region_sd",
+        "intercept",
+        "intercept_region_sd",
+        "intercept_region_offset",
+        "intercept_province_sd",
+    )
     missing = [name for name in needed if post.get(name) is None]
     if missing:
         raise ModelError(
@@ -284,7 +305,10 @@ def _excluded_reason(panel: pd.DataFrame, province: str) -> str:
 
 
 def _resolve_provinces(
-    setting: ScenarioSetting, post: _Posterior, panel: pd.DataFrame, needed: list[str],
+    setting: ScenarioSetting,
+    post: _Posterior,
+    panel: pd.DataFrame,
+    needed: list[str],
     years: list[int],
 ) -> tuple[list[str], list[str]]:
     """Return (provinces to compute, provinces skipped for missing values)."""
@@ -359,15 +383,14 @@ def _check_variables(setting: ScenarioSetting, post: _Posterior, panel: pd.DataF
 # --------------------------------------------------------------------------- one scenario
 
 
-@dataclass
-class _Units:
-    frame: pd.DataFrame  # province, region, year, new_province, observed values
-    observed: dict[str, np.ndarray]
-    scenario: dict[str, np.ndarray]
-
-
-def _panel_rows(panel: pd.DataFrame, provinces: list[str], years: list[int], needed: list[str],
-                setting: ScenarioSetting, post: _Posterior) -> pd.DataFrame:
+def _panel_rows(
+    panel: pd.DataFrame,
+    provinces: list[str],
+    years: list[int],
+    needed: list[str],
+    setting: ScenarioSetting,
+    post: _Posterior,
+) -> pd.DataFrame:
     rows = []
     for province in provinces:
         for year in years:
@@ -386,14 +409,23 @@ def _panel_rows(panel: pd.DataFrame, provinces: list[str], years: list[int], nee
                     "province from the scenario or choose another year."
                 )
             region = post.region_of.get(province) or str(row.get("region", ""))
-            rows.append({"province": province, "region": region, "year": int(year),
-                         "new_province": province not in post.provinces,
-                         **{c: float(row[c]) for c in needed}})
+            rows.append(
+                {
+                    "province": province,
+                    "region": region,
+                    "year": int(year),
+                    "new_province": province not in post.provinces,
+                    **{c: float(row[c]) for c in needed},
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _scenario_values(
-    change: ScenarioChange, units: pd.DataFrame, panel: pd.DataFrame, post: _Posterior,
+    change: ScenarioChange,
+    units: pd.DataFrame,
+    panel: pd.DataFrame,
+    post: _Posterior,
     setting: ScenarioSetting,
 ) -> np.ndarray:
     observed = units[change.variable].to_numpy(dtype=float)
@@ -425,8 +457,12 @@ def _scenario_values(
 
 
 def _flags(
-    units: pd.DataFrame, changed: dict[str, np.ndarray], post: _Posterior, panel: pd.DataFrame,
-    knots: Mapping[str, Sequence[float]], thresholds: Mapping[str, Sequence[float]],
+    units: pd.DataFrame,
+    changed: dict[str, np.ndarray],
+    post: _Posterior,
+    panel: pd.DataFrame,
+    knots: Mapping[str, Sequence[float]],
+    thresholds: Mapping[str, Sequence[float]],
 ) -> list[list[str]]:
     """Return the honesty flags of each unit (see the module docs of run_scenarios)."""
     flags: list[list[str]] = [[] for _ in range(len(units))]
@@ -451,7 +487,9 @@ def _flags(
                 if not low <= new[i] <= high:
                     flags[i].append(f"beyond_boundary_knots:{variable}")
             for cut in thresholds.get(variable, ()):
-                if (observed[i] - cut) * (new[i] - cut) < 0 or (new[i] == cut) != (observed[i] == cut):
+                if (observed[i] - cut) * (new[i] - cut) < 0 or (new[i] == cut) != (
+                    observed[i] == cut
+                ):
                     flags[i].append(f"crosses_threshold:{variable}")
                     break
     return flags
@@ -479,8 +517,14 @@ def _province_weights(
     return np.asarray(weights)
 
 
-def _summarise(effect: np.ndarray, outcome: np.ndarray, baseline: np.ndarray, rope: float,
-               ci_prob: float, ci_kind: str) -> dict[str, np.ndarray]:
+def _summarise(
+    effect: np.ndarray,
+    outcome: np.ndarray,
+    baseline: np.ndarray,
+    rope: float,
+    ci_prob: float,
+    ci_kind: str,
+) -> dict[str, np.ndarray]:
     lower, upper = interval(effect, ci_prob, ci_kind)
     pred_lower, pred_upper = interval(outcome, ci_prob, ci_kind)
     return {
@@ -497,8 +541,14 @@ def _summarise(effect: np.ndarray, outcome: np.ndarray, baseline: np.ndarray, ro
 
 
 def _run_one(
-    setting: ScenarioSetting, post: _Posterior, panel: pd.DataFrame, seed: int, ci_prob: float,
-    ci_kind: str, knots: Mapping, thresholds: Mapping,
+    setting: ScenarioSetting,
+    post: _Posterior,
+    panel: pd.DataFrame,
+    seed: int,
+    ci_prob: float,
+    ci_kind: str,
+    knots: Mapping,
+    thresholds: Mapping,
 ) -> tuple[pd.DataFrame, pd.DataFrame, xr.Dataset]:
     _check_variables(setting, post, panel)
     endog, dependent = post.spec["endog"], post.spec["dependent"]
@@ -506,13 +556,20 @@ def _run_one(
     years = _resolve_years(setting, post, panel)
     provinces, skipped = _resolve_provinces(setting, post, panel, needed, years)
     for province in skipped:
-        logger.info("Scenario %s: %s skipped (no values for %s in %s).",
-                    setting.name, province, ", ".join(needed), years)
+        logger.info(
+            "Scenario %s: %s skipped (no values for %s in %s).",
+            setting.name,
+            province,
+            ", ".join(needed),
+            years,
+        )
     if not provinces:
         raise ConfigError(f"Scenario {setting.name!r} covers no province with estimates.")
     units = _panel_rows(panel, provinces, years, needed, setting, post)
 
-    changed = {c.variable: _scenario_values(c, units, panel, post, setting) for c in setting.changes}
+    changed = {
+        c.variable: _scenario_values(c, units, panel, post, setting) for c in setting.changes
+    }
     scale = {name: post.scaling[name]["sd"] for name in needed}
     dw_std = np.zeros((len(units), len(post.covariates)))
     for k, name in enumerate(post.covariates):
@@ -530,7 +587,10 @@ def _run_one(
     for j, row in enumerate(units.itertuples(index=False)):
         if row.province in post.provinces:
             p = post.provinces.index(row.province)
-            beta[:, j], alpha[:, j] = post.vars["beta_province"][:, p], post.vars["intercept_province"][:, p]
+            beta[:, j], alpha[:, j] = (
+                post.vars["beta_province"][:, p],
+                post.vars["intercept_province"][:, p],
+            )
         else:
             if row.province not in drawn:
                 drawn[row.province] = _new_province_draws(post, row.province, row.region, seed)
@@ -543,9 +603,16 @@ def _run_one(
     effect_std = effect_draws(beta, gamma, dx, dw_std)
 
     x_std = (units[endog].to_numpy(float) - post.scaling[endog]["mean"]) / scale[endog]
-    w_std = np.column_stack(
-        [(units[c].to_numpy(float) - post.scaling[c]["mean"]) / scale[c] for c in post.covariates]
-    ) if post.covariates else np.zeros((n_units, 0))
+    w_std = (
+        np.column_stack(
+            [
+                (units[c].to_numpy(float) - post.scaling[c]["mean"]) / scale[c]
+                for c in post.covariates
+            ]
+        )
+        if post.covariates
+        else np.zeros((n_units, 0))
+    )
     baseline_std = alpha + beta * x_std + (gamma @ w_std.T if w_std.shape[1] else 0.0)
     if post.get("year_effect") is not None:
         for j, year in enumerate(units["year"]):
@@ -598,29 +665,47 @@ def _run_one(
     blocks.append(unit_frame.assign(**summary))
 
     p_effect, p_outcome, p_base = (province_level(a) for a in (effect, outcome, baseline))
-    prov_frame = pd.DataFrame({
-        "province": province_list,
-        "region": [region_of_province[p] for p in province_list],
-        "year": pd.NA, "level": "province", "weight": weights / weights.sum(), "n_provinces": 1,
-        "n_flagged": [int(bool(province_flags[p])) for p in province_list],
-        "flags": [";".join(sorted(province_flags[p])) for p in province_list],
-    })
-    blocks.append(prov_frame.assign(**_summarise(p_effect, p_outcome, p_base, rope, ci_prob, ci_kind)))
+    prov_frame = pd.DataFrame(
+        {
+            "province": province_list,
+            "region": [region_of_province[p] for p in province_list],
+            "year": pd.NA,
+            "level": "province",
+            "weight": weights / weights.sum(),
+            "n_provinces": 1,
+            "n_flagged": [int(bool(province_flags[p])) for p in province_list],
+            "flags": [";".join(sorted(province_flags[p])) for p in province_list],
+        }
+    )
+    blocks.append(
+        prov_frame.assign(**_summarise(p_effect, p_outcome, p_base, rope, ci_prob, ci_kind))
+    )
 
-    groups = [(r, [p for p in province_list if region_of_province[p] == r], "region")
-              for r in sorted(set(region_of_province.values()))]
+    groups = [
+        (r, [p for p in province_list if region_of_province[p] == r], "region")
+        for r in sorted(set(region_of_province.values()))
+    ]
     groups.append(("", province_list, "nation"))
     for name, members, level in groups:
         idx = [province_list.index(p) for p in members]
         w = weights[idx] / weights[idx].sum()
         agg = [a[:, idx] @ w for a in (p_effect, p_outcome, p_base)]
         stats = _summarise(*(a[:, None] for a in agg), rope, ci_prob, ci_kind)
-        blocks.append(pd.DataFrame({
-            "province": "", "region": name, "year": [pd.NA], "level": level,
-            "weight": 1.0, "n_provinces": len(members),
-            "n_flagged": sum(int(bool(province_flags[p])) for p in members), "flags": "",
-            **{k: v[0] for k, v in stats.items()},
-        }))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "province": "",
+                    "region": name,
+                    "year": [pd.NA],
+                    "level": level,
+                    "weight": 1.0,
+                    "n_provinces": len(members),
+                    "n_flagged": sum(int(bool(province_flags[p])) for p in members),
+                    "flags": "",
+                    **{k: v[0] for k, v in stats.items()},
+                }
+            )
+        )
 
     table = pd.concat(blocks, ignore_index=True)
     table.insert(0, "scenario", setting.name)
@@ -646,8 +731,11 @@ def _run_one(
 
     draws = xr.Dataset(
         {"effect": (("sample", "unit"), effect), "outcome": (("sample", "unit"), outcome)},
-        coords={"unit": np.arange(n_units), "unit_province": ("unit", units["province"].to_numpy(str)),
-                "unit_year": ("unit", units["year"].to_numpy(int))},
+        coords={
+            "unit": np.arange(n_units),
+            "unit_province": ("unit", units["province"].to_numpy(str)),
+            "unit_year": ("unit", units["year"].to_numpy(int)),
+        },
         attrs={"scenario": setting.name},
     )
     return table, changes, draws
@@ -693,7 +781,9 @@ class ScenarioResults:
         """Write :attr:`changes` atomically with a fixed float format and return the path."""
         path = Path(path)
         with atomic_path(path) as tmp:
-            self.changes.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+            self.changes.to_csv(
+                tmp, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n"
+            )
         return path
 
 
