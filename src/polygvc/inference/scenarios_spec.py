@@ -78,9 +78,7 @@ class ScenarioChange(_Strict):
                 )
         else:
             if self.peer is not None:
-                raise ValueError(
-                    f"'peer' is only used with how = 'peer', not how = {self.how!r}"
-                )
+                raise ValueError(f"'peer' is only used with how = 'peer', not how = {self.how!r}")
             if self.value is None or not math.isfinite(self.value):
                 raise ValueError(
                     f"change of {self.variable!r} with how = {self.how!r} needs a finite 'value'"
