@@ -242,7 +242,7 @@ def test_fake_panel_missing_province_recorded(fake_sources):
     hubei = table.set_index("province").loc["Hubei"]
     assert math.isnan(hubei["ruggedness"])
     assert (
-        "ruggedness is missing for Hubei (geography.province_terrain has no value)."
+        "ruggedness (terrain ruggedness) is not available for Hubei."
         in (hubei["excluded_reason"])
     )
 

@@ -41,6 +41,9 @@ def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001
 def _configure_logging(run_dir: Path | None = None) -> None:
     root = logging.getLogger()
     root.handlers.clear()
+    # Warnings that ask the user to act (weak instruments, extrapolation) go to the
+    # console and the run log like other messages.
+    logging.captureWarnings(True)
     level = logging.DEBUG if _state["debug"] else logging.INFO
     root.setLevel(level)
     if not _state["quiet"]:
@@ -56,7 +59,7 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         root.addHandler(file_handler)
     for noisy in (
         "numba", "pytensor", "matplotlib", "fontTools", "h5py", "distributed", "arviz",
-        "arviz_base", "arviz_stats", "arviz_plots",
+        "arviz_base", "arviz_stats", "arviz_plots", "weasyprint",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -153,6 +156,70 @@ def data_build(
         return
     if not _state["quiet"]:
         console.print(f"Wrote {len(panel)} rows to {path}", highlight=False)
+
+
+@app.command()
+def scenarios(
+    config: Annotated[Path, typer.Argument(help="TOML run configuration with [[scenarios]].")],
+    posterior: Annotated[
+        Path, typer.Option("--posterior", "-p", help="Finished run folder (posterior.nc, panel).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="CSV to write (default: RUN/scenarios.csv).")
+    ] = None,
+) -> None:
+    """Compute the config's policy scenarios on a fitted posterior."""
+    import pandas as pd
+
+    from polygvc.config import load_config
+    from polygvc.errors import ConfigError, DataError
+    from polygvc.inference.scenarios import run_scenarios
+    from polygvc.inference.store import POSTERIOR_FILE, load_datatree
+    from polygvc.pipeline import PANEL_FILE, SCENARIOS_FILE
+
+    _configure_logging()
+    try:
+        cfg = load_config(config)
+        if not len(cfg.scenarios.root):
+            raise ConfigError(
+                f"Config {config} has no [[scenarios]] tables. Fix: add at least one; see "
+                "docs/scenarios.md for the keys."
+            )
+        for name in (POSTERIOR_FILE, PANEL_FILE):
+            if not (posterior / name).is_file():
+                raise DataError(
+                    f"Run folder {posterior} has no {name}. Fix: pass the folder of a finished "
+                    "`polygvc run`."
+                )
+        dt = load_datatree(posterior / POSTERIOR_FILE)
+        panel = pd.read_parquet(posterior / PANEL_FILE)
+        results = run_scenarios(dt, panel, cfg.scenarios, seed=cfg.run.seed)
+        path = results.to_csv(out or posterior / SCENARIOS_FILE)
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    if not _state["quiet"]:
+        console.print(f"Wrote {len(results.table)} rows to {path}", highlight=False)
+
+
+@app.command()
+def brief(
+    run_dir: Annotated[Path, typer.Argument(help="Finished run folder with scenarios.csv.")],
+    lang: Annotated[str, typer.Option("--lang", help="en, zh or both.")] = "both",
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also write PDF briefs.")] = True,
+) -> None:
+    """Write the policy brief(s) of a run folder in English and/or Simplified Chinese."""
+    from polygvc.reports.brief import write_briefs
+
+    _configure_logging()
+    try:
+        written = write_briefs(run_dir, lang=lang, pdf=pdf)
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    if not _state["quiet"]:
+        for path in written:
+            console.print(f"Wrote {path}", highlight=False)
 
 
 @app.command()

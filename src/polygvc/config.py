@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from polygvc.errors import ConfigError
+from polygvc.scenario_config import ScenariosSection
 
 
 class _Section(BaseModel):
@@ -144,13 +145,17 @@ class DiagnosticsSection(_Section):
 
 
 class ReportSection(_Section):
-    """Report settings."""
+    """Report and policy brief settings."""
 
     title: str = Field(
         "Polycentricity and GVC position: hierarchical Bayesian IV",
         description="Title shown in report.html.",
     )
     html: bool = Field(True, description="Write report.html.")
+    brief_lang: Literal["en", "zh", "both", "none"] = Field(
+        "both", description="Languages of the policy brief; 'none' skips it."
+    )
+    brief_pdf: bool = Field(True, description="Also write the briefs as PDF (needs a CJK font).")
 
 
 class RunConfig(_Section):
@@ -162,6 +167,10 @@ class RunConfig(_Section):
     inference: InferenceSection = Field(default_factory=InferenceSection)
     diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
     report: ReportSection = Field(default_factory=ReportSection)
+    scenarios: ScenariosSection = Field(
+        default_factory=lambda: ScenariosSection([]),
+        description="Policy scenarios (TOML [[scenarios]]); see docs/scenarios.md.",
+    )
 
     source_path: Path | None = Field(None, exclude=True, description="Config file it came from.")
 

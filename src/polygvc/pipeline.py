@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 PANEL_FILE = "panel.parquet"
 REPORT_FILE = "report.html"
 DIAGNOSTICS_FILE = "diagnostics.json"
+SCENARIOS_FILE = "scenarios.csv"
 
 
 @dataclass
@@ -210,6 +211,27 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
     return result
 
 
+def run_scenario_stage(
+    config: RunConfig, dt: xr.DataTree, panel: pd.DataFrame, run_dir: Path
+) -> Path:
+    """Compute the config's policy scenarios and write ``scenarios.csv``."""
+    from polygvc.inference.scenarios import run_scenarios
+
+    results = run_scenarios(dt, panel, config.scenarios, seed=config.run.seed)
+    return results.to_csv(run_dir / SCENARIOS_FILE)
+
+
+def write_brief_stage(
+    run_dir: Path, config: RunConfig, manifest: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write the policy briefs in the configured languages (HTML, and PDF if asked)."""
+    from polygvc.reports.brief import write_briefs
+
+    return write_briefs(
+        run_dir, lang=config.report.brief_lang, pdf=config.report.brief_pdf, manifest=manifest
+    )
+
+
 def _frame_or_none(report: Any) -> pd.DataFrame | None:
     return report.to_frame() if report is not None else None
 
@@ -315,20 +337,34 @@ def run(
         )
         stage_done("report", start)
 
+    if len(config.scenarios.root):
+        start = time.perf_counter()
+        files["scenarios"] = run_scenario_stage(config, dt, panel, run_dir)
+        stage_done("scenarios", start)
+
     from polygvc.data_prep.registry import accessed_files
 
-    manifest = build_manifest(
-        config=config.to_dict(),
-        seed=config.run.seed,
-        inputs=accessed_files(),
-        outputs={name: path.name for name, path in files.items()},
-        timings=timings,
-        extra={
-            "config_file": str(config.source_path) if config.source_path else None,
-            "model_rows": data.n_obs,
-            "provinces": data.coords["province"],
-            "dropped_rows": json.loads(data.dropped.to_json(orient="records")),
-        },
-    )
-    files["manifest"] = write_manifest(manifest, run_dir)
+    def make_manifest() -> dict[str, Any]:
+        return build_manifest(
+            config=config.to_dict(),
+            seed=config.run.seed,
+            inputs=accessed_files(),
+            outputs={name: path.name for name, path in files.items()},
+            timings=timings,
+            extra={
+                "config_file": str(config.source_path) if config.source_path else None,
+                "model_rows": data.n_obs,
+                "provinces": data.coords["province"],
+                "dropped_rows": json.loads(data.dropped.to_json(orient="records")),
+            },
+        )
+
+    # The briefs read the manifest's facts; manifest.json itself is written last
+    # because its presence marks a finished run.
+    if config.report.brief_lang != "none" and "scenarios" in files:
+        start = time.perf_counter()
+        for path in write_brief_stage(run_dir, config, make_manifest()):
+            files[path.name] = path
+        stage_done("brief", start)
+    files["manifest"] = write_manifest(make_manifest(), run_dir)
     return RunResult(run_dir, files, dt, panel, diag["verdict"], timings)

@@ -203,10 +203,27 @@ def _poly_sentence(row: pd.Series) -> str:
     return f"Polycentricity indices are undefined in {row['year']}: {row['_poly_reason']}."
 
 
+# Plain descriptions of panel columns for the sentences in ``excluded_reason``,
+# which reports and policy briefs show to readers who do not know the code.
+_COLUMN_DESCRIPTIONS = {
+    "mean_distance_km": "the mean distance between prefecture cities, which needs two or "
+    "more prefecture-level units",
+    "popweighted_distance_km": "the population-weighted distance between prefecture cities",
+    "ruggedness": "terrain ruggedness",
+    "elev_sd": "the dispersion of elevation",
+    "coast_distance_km": "the distance to the coast",
+    "hsr_city_share": "the share of cities on high-speed rail",
+    "highway_segments": "the count of open highway segments",
+    "log_population": "census population",
+}
+
+
 def _missing_sentence(column: str, source: str, per_year: bool) -> Callable[[pd.Series], str]:
+    description = _COLUMN_DESCRIPTIONS.get(column, f"the value from {source}")
+
     def sentence(row: pd.Series) -> str:
         when = f" in {row['year']}" if per_year else ""
-        return f"{column} is missing for {row['province']}{when} ({source} has no value)."
+        return f"{column} ({description}) is not available for {row['province']}{when}."
 
     return sentence
 

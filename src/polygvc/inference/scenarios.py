@@ -46,7 +46,7 @@ from arviz_base import rcParams
 
 from polygvc.atomic import atomic_path
 from polygvc.errors import ConfigError, DataError, ExtrapolationWarning, ModelError
-from polygvc.inference.scenarios_spec import ScenarioChange, ScenarioSetting, ScenariosSection
+from polygvc.scenario_config import ScenarioChange, ScenarioSetting, ScenariosSection
 
 __all__ = [
     "CSV_FLOAT_FORMAT",
@@ -808,7 +808,7 @@ def run_scenarios(
         The province-year panel of the run; supplies the observed values of the
         scenario year(s), peers, national quantiles and optional weights.
     scenarios : ScenariosSection, ScenarioSetting, mapping or a sequence of them
-        Scenario settings (see :mod:`polygvc.inference.scenarios_spec`).
+        Scenario settings (see :mod:`polygvc.scenario_config`).
     seed : int
         Run seed; with the scenario and province names it seeds every draw.
     ci_prob : float, optional

@@ -40,7 +40,7 @@ _REQUIRED_FILES = ("posterior.nc", "panel.parquet", "diagnostics.json", SCENARIO
 # --------------------------------------------------------------------------- inputs
 
 
-def _read_run(run_dir: Path) -> dict[str, Any]:
+def _read_run(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     missing = [name for name in _REQUIRED_FILES if not (run_dir / name).is_file()]
     if missing:
         hint = (
@@ -57,9 +57,12 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
     dt = load_datatree(run_dir / "posterior.nc")
     const = dt["constant_data"]
     manifest_path = run_dir / "manifest.json"
-    manifest = (
-        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-    )
+    if manifest is None:
+        manifest = (
+            json.loads(manifest_path.read_text(encoding="utf-8"))
+            if manifest_path.is_file()
+            else {}
+        )
     return {
         "spec": json.loads(dt.attrs.get("spec", "{}")),
         "obs_province": const["obs_province"].values.astype(str),
@@ -384,7 +387,13 @@ def _write_pdf(html: str, target: Path, base_url: Path) -> Path:
     return target
 
 
-def write_briefs(run_dir: str | Path, lang: str = "both", *, pdf: bool = True) -> list[Path]:
+def write_briefs(
+    run_dir: str | Path,
+    lang: str = "both",
+    *,
+    pdf: bool = True,
+    manifest: dict[str, Any] | None = None,
+) -> list[Path]:
     """Write ``brief.<lang>.html`` and ``brief.<lang>.pdf`` into a finished run folder.
 
     Parameters
@@ -396,6 +405,9 @@ def write_briefs(run_dir: str | Path, lang: str = "both", *, pdf: bool = True) -
         Brief language(s).
     pdf : bool, default True
         Also print each HTML brief to PDF with WeasyPrint.
+    manifest : dict, optional
+        The run's manifest, for a pipeline that writes ``manifest.json`` only
+        after the briefs; read from the folder when not given.
 
     Returns
     -------
@@ -421,7 +433,7 @@ def write_briefs(run_dir: str | Path, lang: str = "both", *, pdf: bool = True) -
             raise ReportError(
                 f"Brief language {lang!r} is not supported. Fix: use 'en', 'zh' or 'both'."
             )
-    inputs = _read_run(run_dir)
+    inputs = _read_run(run_dir, manifest)
     font = find_cjk_font()
     if font is None:
         logger.warning("No CJK font found; Chinese text in brief figures will show as boxes.")
