@@ -88,6 +88,11 @@ def test_unknown_distribution(cli, tmp_path, contract_file):
     assert "Supported: Cauchy, Exponential" in message
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="scenario variables are checked only after sampling (inference.scenarios); "
+    "pipeline.run must check them against the spec before fit",
+)
 def test_scenario_names_unknown_variable(cli, tmp_path, contract_file):
     if "scenarios" not in RunConfig.model_fields:
         pytest.skip("RunConfig has no [[scenarios]] section yet; nothing to validate")
@@ -95,10 +100,14 @@ def test_scenario_names_unknown_variable(cli, tmp_path, contract_file):
     _contract_config(tmp_path, contract_file)
     text = config.read_text(encoding="utf-8")
     config.write_text(
-        text + '\n[[scenarios]]\nname = "more_rail"\nvariable = "no_such_column"\nshift = 0.1\n',
+        text
+        + '\n[[scenarios]]\nname = "more_rail"\n[[scenarios.changes]]\n'
+        + 'variable = "no_such_column"\nhow = "absolute"\nvalue = 0.1\n',
         encoding="utf-8",
     )
-    assert_user_error(cli("run", config, "--out", tmp_path / "out"), "no_such_column")
+    assert_user_error(
+        cli("run", config, "--out", tmp_path / "out"), "'more_rail'", "'no_such_column'"
+    )
 
 
 def test_config_file_missing_subprocess(tmp_path):
