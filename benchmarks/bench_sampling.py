@@ -70,7 +70,10 @@ def simulate(n: int, seed: int = SIM_SEED) -> dict[str, np.ndarray]:
     year = rng.integers(0, len(YEARS), size=n)
     z = rng.normal(size=(n, N_INSTRUMENTS))
     w = rng.normal(size=(n, N_COVARIATES))
-    errors = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]], size=n)
+    # Correlated errors from standard normals (not multivariate_normal, whose SVD
+    # may round differently across NumPy versions of the two environments).
+    raw = rng.standard_normal(size=(n, 2))
+    errors = np.column_stack([raw[:, 0], 0.5 * raw[:, 0] + np.sqrt(0.75) * raw[:, 1]])
     tau_x = rng.normal(scale=0.3, size=len(YEARS))
     tau_y = rng.normal(scale=0.3, size=len(YEARS))
     beta = np.array([0.3, 0.5, 0.1, 0.4])[region_of_province]
