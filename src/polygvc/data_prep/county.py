@@ -70,10 +70,22 @@ TUDIGONG_DATASET, TUDIGONG_FILE = "county2020_tudigong", "population.csv"
 CENSUS_YEARS: tuple[int, ...] = (2010, 2020)
 TOP_N: tuple[int, ...] = (2, 3, 4)
 
-AGGREGATE_NAMES = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划", "全国"})
+AGGREGATE_NAMES = frozenset(
+    {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划", "全国"}
+)
 """Row names of sums over other rows, never units."""
 
-_ZONE_WORDS = ("开发区", "园区", "产业园", "管理区", "示范区", "新区", "保税区", "风景名胜区", "食品区")
+_ZONE_WORDS = (
+    "开发区",
+    "园区",
+    "产业园",
+    "管理区",
+    "示范区",
+    "新区",
+    "保税区",
+    "风景名胜区",
+    "食品区",
+)
 _MUNICIPALITY_CODES = frozenset({11, 12, 31, 50})
 
 UNIT_COLUMNS: tuple[str, ...] = (
@@ -197,7 +209,9 @@ def _repair_codes(rows: pd.DataFrame, path) -> pd.DataFrame:
             fixed = expected + code[2:]
             rows.at[label, "code"] = fixed
             rows.at[label, "code_note"] = f"code {code} corrected to {fixed} (province {province})"
-            logger.info("%s: code %s of %s corrected to %s.", path, code, rows.at[label, "name"], fixed)
+            logger.info(
+                "%s: code %s of %s corrected to %s.", path, code, rows.at[label, "name"], fixed
+            )
     return rows
 
 
@@ -228,7 +242,9 @@ def _leaf_units(rows: pd.DataFrame, year: int, path) -> pd.DataFrame:
     has_children = set(prefix4[coded & ~is_prefecture & ~is_province]) | set(parent[real_uncoded])
     leaf_prefecture = is_prefecture & ~prefix4.isin(has_children)
     leaf = (coded & ~is_province & ~is_prefecture) | leaf_prefecture | real_uncoded
-    names = {p: n for p, n in zip(prefix4[is_prefecture], rows.loc[is_prefecture, "name"], strict=True)}
+    names = {
+        p: n for p, n in zip(prefix4[is_prefecture], rows.loc[is_prefecture, "name"], strict=True)
+    }
 
     units = rows.loc[leaf].copy()
     units["prefix4"] = parent[leaf]
@@ -243,10 +259,8 @@ def _leaf_units(rows: pd.DataFrame, year: int, path) -> pd.DataFrame:
         units = units[~missing_pop]
     negative = units["population"] < 0
     if negative.any():
-        raise DataError(
-            f"{path}: negative population in {units.loc[negative, ['name', 'code']].to_dict('records')}. "
-            "Fix: use the registered file."
-        )
+        shown = units.loc[negative, ["name", "code"]].to_dict("records")
+        raise DataError(f"{path}: negative population in {shown}. Fix: use the registered file.")
     units["prefecture_zh"] = units["prefix4"].map(names)
     return _finish_units(units, year, str(path))
 
@@ -264,7 +278,9 @@ def _finish_units(units: pd.DataFrame, year: int, source: str) -> pd.DataFrame:
     prefecture_zh = units["prefecture_zh"].astype("object")
     prefecture_zh = prefecture_zh.where(~municipality, provinces.map(table["province_zh_full"]))
     prefecture_zh = prefecture_zh.where(~administered, "省直辖县级行政区划")
-    kind = np.select([municipality, administered], ["municipality", "province_administered"], "prefecture")
+    kind = np.select(
+        [municipality, administered], ["municipality", "province_administered"], "prefecture"
+    )
     codes = units["code"]
     out = pd.DataFrame(
         {
@@ -283,7 +299,9 @@ def _finish_units(units: pd.DataFrame, year: int, source: str) -> pd.DataFrame:
                 for n, c in zip(units["name"], codes.tolist(), strict=True)
             ],
             "population": units["population"].astype("float64"),
-            "code_note": units.get("code_note", pd.Series("", index=units.index)).fillna("").astype("str"),
+            "code_note": units.get("code_note", pd.Series("", index=units.index))
+            .fillna("")
+            .astype("str"),
         }
     )
     out["unit_type"] = out["unit_type"].astype("str")

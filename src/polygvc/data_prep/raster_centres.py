@@ -446,7 +446,9 @@ def assign_centres(
             geometry=gpd.points_from_xy(out["lon"], out["lat"]),
             crs="EPSG:4326",
         ).to_crs(regions.crs)
-        joined = gpd.sjoin(points, regions[[region_col, "geometry"]], how="left", predicate="within")
+        joined = gpd.sjoin(
+            points, regions[[region_col, "geometry"]], how="left", predicate="within"
+        )
         joined = joined.drop_duplicates("centre_id")
         out[region_col] = joined.set_index("centre_id").loc[out["centre_id"], region_col].to_numpy()
     else:
@@ -573,9 +575,7 @@ def _functional_by_region(
             f"The flows table lacks columns {missing} (columns: {list(flows.columns)}). Fix: "
             "give one row per pair with origin, destination (centre_id values) and flow."
         )
-    unknown = sorted(
-        (set(flows["origin"]) | set(flows["destination"])) - set(centres["centre_id"])
-    )
+    unknown = sorted((set(flows["origin"]) | set(flows["destination"])) - set(centres["centre_id"]))
     if unknown:
         logger.info(
             "Flows name %d centres that are not in any region or were not detected: %s.",
