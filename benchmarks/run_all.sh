@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-/tmp/polygvc-bench}
+mkdir -p "$OUT_DIR"
 PYTHON=${PYTHON:-.venv/bin/python}
 BASE_PYTHON=${BASE_PYTHON:-/root/.pyenv/versions/3.12.1/bin/python}
 CAUSALPY_VENV=${CAUSALPY_VENV:-/tmp/causalpy-venv}
@@ -24,7 +25,8 @@ fi
     --draws "$DRAWS" --tune "$TUNE" \
     --timeout "${POLYGVC_TIMEOUT:-900}" \
     --causalpy-timeout "${CAUSALPY_TIMEOUT:-1800}" \
-    --causalpy-chains "${CAUSALPY_CHAINS:-4}"
+    --causalpy-chains "${CAUSALPY_CHAINS:-4}" \
+    --causalpy-max-n "${CAUSALPY_MAX_N:-50000}"
 
 # The customs benchmark page of another module is appended when present.
 "$PYTHON" benchmarks/bench_sampling.py report --results "$OUT_DIR/results.json" \

@@ -13,8 +13,8 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
-
 from conftest import simulate_iv_panel
+
 from polygvc.errors import DataError, DataNotFoundError, ModelError
 from polygvc.inference.compiled import CompiledSampler
 from polygvc.inference.sampling import SamplerSettings

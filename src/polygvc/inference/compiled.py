@@ -200,7 +200,9 @@ class CompiledSampler:
             for name, value in previous.items():
                 data_vars[name].set_value(value)
         dt.attrs["compile_seconds"] = self.timing.compile_seconds
-        logger.info("Sampled in %.1f s (compiled once in %.1f s)", elapsed, self.timing.compile_seconds)
+        logger.info(
+            "Sampled in %.1f s (compiled once in %.1f s)", elapsed, self.timing.compile_seconds
+        )
         return dt
 
     def sample_many(

@@ -191,7 +191,7 @@ def build_hierarchical_iv_suffstat(
 
 
 def gram_loglik(gram, a_u, a_e, chol):
-    """Build the joint Gaussian log-likelihood from Gram matrices (PyTensor).
+    r"""Build the joint Gaussian log-likelihood from Gram matrices (PyTensor).
 
     Parameters
     ----------
@@ -207,7 +207,8 @@ def gram_loglik(gram, a_u, a_e, chol):
     Returns
     -------
     scalar tensor
-        :math:`-n\\log 2\\pi - n\\log(L_{11}L_{22}) - \\tfrac12 \\operatorname{tr}(L^{-1} S L^{-\\prime})`.
+        The log-likelihood :math:`-n\log 2\pi - n\log(L_{11}L_{22})
+        - \tfrac12 \operatorname{tr}(L^{-1} S L^{-\prime})`.
 
     Notes
     -----
@@ -263,7 +264,7 @@ def _posterior_params(posterior: xr.Dataset, data: ModelData) -> dict[str, np.nd
 def pointwise_log_likelihood(
     posterior: xr.Dataset, data: ModelData, draws_per_chunk: int = 200
 ) -> xr.DataArray:
-    """Compute the log-density of every row at every posterior draw (NumPy).
+    r"""Compute the log-density of every row at every posterior draw (NumPy).
 
     Parameters
     ----------
@@ -284,7 +285,7 @@ def pointwise_log_likelihood(
     Notes
     -----
     Each row's value is the bivariate normal log-density of its residuals,
-    :math:`-\\log 2\\pi - \\tfrac12\\log|\\Sigma| - \\tfrac12 r_i'\\Sigma^{-1}r_i`,
+    :math:`-\log 2\pi - \tfrac12\log|\Sigma| - \tfrac12 r_i'\Sigma^{-1}r_i`,
     as ``pymc.compute_log_likelihood`` returns for the per-observation model.
     """
     params = _posterior_params(posterior, data)

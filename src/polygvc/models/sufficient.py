@@ -25,10 +25,10 @@ The residual cross-product matrix is then
     \ell(\theta) = -n \log 2\pi - \tfrac n2 \log|\Sigma|
         - \tfrac12 \operatorname{tr}(\Sigma^{-1} S)
 
-depends on the data only through :math:`G_1, \ldots, G_P`. One pass over the
-rows computes them; afterwards a gradient costs :math:`O(P D^2)` whatever the
-number of rows (sufficient statistics of the multivariate normal; Anderson
-2003, *An Introduction to Multivariate Statistical Analysis*, ch. 3).
+depends on the data only through :math:`G_1, \ldots, G_P`, the sufficient
+statistics of the multivariate normal (Anderson 2003, *An Introduction to
+Multivariate Statistical Analysis*, ch. 3). One pass over the rows computes
+them. Afterwards a gradient costs :math:`O(P D^2)` whatever the number of rows.
 
 Two paths build the Gram matrices:
 
@@ -134,12 +134,12 @@ class GramLayout:
 
 @dataclass
 class SufficientStats:
-    """Per-province Gram matrices of the standardised data and what labels them.
+    r"""Per-province Gram matrices of the standardised data and what labels them.
 
     Attributes
     ----------
     gram : ndarray, shape (n_province, D, D)
-        :math:`G_p = \\sum_{i \\in p} d_i d_i'` on the standardised scale, in
+        :math:`G_p = \sum_{i \in p} d_i d_i'` on the standardised scale, in
         the column order of ``layout``.
     layout : GramLayout
         Column order of :math:`d_i`.
@@ -340,8 +340,8 @@ def gram_from_duckdb(
     Notes
     -----
     One ``GROUP BY unit, group, time`` query sums the count, the first moments
-    and every product of ``(x, y, Z, W)``; each province's Gram matrix follows
-    because the year one-hot columns pick out the sums of each year. Rows
+    and every product of ``(x, y, Z, W)``. Each province's Gram matrix follows
+    from these cells because the year one-hot columns pick out the sums of each year. Rows
     with a NULL in any model column are skipped and counted in the log.
     Means and sds (``ddof=1``) come from the pooled sums, and
     :func:`standardise_gram` rescales exactly. When a column's squared
@@ -582,7 +582,7 @@ def _gaussian_loglik(s_uu, s_ue, s_ee, n, sigma, rho):
 
 
 def loglik_from_gram(stats: SufficientStats, params: dict[str, np.ndarray]) -> float:
-    """Evaluate the joint log-likelihood from the Gram matrices (NumPy reference).
+    r"""Evaluate the joint log-likelihood from the Gram matrices (NumPy reference).
 
     Parameters
     ----------
@@ -593,7 +593,8 @@ def loglik_from_gram(stats: SufficientStats, params: dict[str, np.ndarray]) -> f
     Returns
     -------
     float
-        :math:`-n\\log 2\\pi - \\tfrac n2 \\log|\\Sigma| - \\tfrac12 \\operatorname{tr}(\\Sigma^{-1} S)`.
+        The log-likelihood
+        :math:`-n\log 2\pi - \tfrac n2 \log|\Sigma| - \tfrac12 \operatorname{tr}(\Sigma^{-1} S)`.
     """
     a_u, a_e = coefficient_rows(params, stats.layout)
     gram = stats.gram
@@ -643,7 +644,7 @@ def residuals_per_observation(
 def loglik_per_observation(
     data: ModelData, params: dict[str, Any], year_effects: bool
 ) -> np.ndarray:
-    """Evaluate the bivariate normal log-density of every row (NumPy reference).
+    r"""Evaluate the bivariate normal log-density of every row (NumPy reference).
 
     Parameters
     ----------
@@ -656,7 +657,7 @@ def loglik_per_observation(
     Returns
     -------
     ndarray, shape (..., n_obs)
-        :math:`\\log \\mathcal N((u_i, e_i); 0, \\Sigma)`; the sum over rows is
+        :math:`\log \mathcal N((u_i, e_i); 0, \Sigma)`; the sum over rows is
         the joint log-likelihood.
     """
     u, e = residuals_per_observation(data, params, year_effects)
