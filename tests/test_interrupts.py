@@ -200,17 +200,22 @@ def test_sigterm_before_draws_keeps_panel(tmp_path):
 
 
 @pytest.mark.slow
+# NOTE: not strict, because where the signal lands depends on compile time and machine
+# load. A signal during compilation is handled correctly, so the test can pass by chance.
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="nutpie catches KeyboardInterrupt and returns the draws so far; sample_model "
     "stores them as if the run finished. sample_model must compare the draw count with "
     "settings.draws and raise SamplingError",
 )
 def test_sigint_during_draws_leaves_unfinished_run(tmp_path):
-    config = _run_config(tmp_path, 400_000)
+    # A finished tiny run first fills the compile cache, so the big run compiles in seconds.
+    _rerun_succeeds(tmp_path, tmp_path / "warm")
+    config = _run_config(tmp_path, 150_000)
     out = tmp_path / "run"
-    # pymc logs "NUTS[nutpie]" after compiling, when the draws start.
-    code, output = _start_and_interrupt(config, out, "NUTS[nutpie]", 3.0, signal.SIGINT)
+    # pymc logs "NUTS[nutpie]" just before compiling. With a warm cache the draws run from
+    # a few seconds later for about a minute (2 cores), so 20 s lands among the draws.
+    code, output = _start_and_interrupt(config, out, "NUTS[nutpie]", 20.0, signal.SIGINT)
     _check_interrupted_folder(out, output, code, tmp_path / "panel_in.parquet")
     _rerun_succeeds(tmp_path, out)
 
@@ -244,6 +249,8 @@ def test_finished_run_needs_overwrite(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+# Ten draws do not converge; this test compares draws, not their quality.
+@pytest.mark.filterwarnings("ignore::polygvc.errors.ConvergenceWarning")
 def test_same_seed_same_posterior(tmp_path):
     from polygvc import pipeline
 

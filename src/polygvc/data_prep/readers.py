@@ -13,7 +13,7 @@ what is wrong and the fix:
   ``"top_sub"`` column names;
 * empty files.
 
-The returned frame's index holds the row numbers of the file as a spreadsheet
+The index of the returned frame contains the row numbers of the file as a spreadsheet
 shows them (the header is row 1 in a CSV), so messages about "row 7" point at
 the line the user can open. :func:`read_panel_file` adds the checks of a
 province-year panel on top.
@@ -55,7 +55,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "year": ("年份", "年", "Year"),
 }
 
-# Most header rows an Excel sheet may have before the reader asks for header_rows.
+# Maximum number of header rows inferred from merged cells; more need an explicit header_rows.
 MAX_HEADER_ROWS = 4
 
 
@@ -430,7 +430,7 @@ def _flatten_header(header: list[list]) -> list[str]:
 
 
 def _drop_trailing_notes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Drop rows at the bottom that hold text in the first cell only (notes, sources)."""
+    """Drop rows at the bottom with text in the first cell only (notes, sources)."""
     keep = len(frame)
     while keep > 0:
         row = frame.iloc[keep - 1]
@@ -483,7 +483,7 @@ def _check_year(frame: pd.DataFrame, time: str, path: Path) -> pd.DataFrame:
     not_integer = numeric.isna() | (numeric != np.floor(numeric))
     if not_integer.any():
         raise DataError(
-            f"Panel file {path}, column {time!r}, must hold whole years such as 2007, but has "
+            f"Panel file {path}, column {time!r}, must contain whole years such as 2007, but has "
             f"{_rows_text(frame, not_integer, time)}. Fix: write each year as a four-digit "
             "number."
         )
@@ -536,7 +536,7 @@ def _check_numeric(frame: pd.DataFrame, path: Path, skip: set[str]) -> pd.DataFr
             if text.sum() > present.sum() / 2:
                 continue  # a text column, e.g. notes
             raise DataError(
-                f"Panel file {path}, column {column!r}, holds numbers but also text in "
+                f"Panel file {path}, column {column!r}, contains numbers but also text in "
                 f"{_rows_text(frame, text, column)}. Fix: replace the text with a number, or "
                 "leave the cell empty if the value is missing (empty cells are dropped from "
                 "the model rows and logged)."
