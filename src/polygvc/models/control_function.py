@@ -197,7 +197,7 @@ class ControlFunctionSpec(HierarchicalIVSpec):
         (``theta``, dim ``interaction``). Each must also be a control or
         moderator, so that its main effect is in the model.
     threshold : ThresholdSettings or None
-        Needed settings of ``cf_threshold`` (defaults when None).
+        Settings of ``cf_threshold`` (defaults when None).
     spline : SplineSettings or None
         Settings of ``cf_spline`` (defaults when None).
 
