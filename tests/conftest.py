@@ -71,3 +71,34 @@ def simulate_iv_panel(
 @pytest.fixture
 def iv_panel(rng) -> pd.DataFrame:
     return simulate_iv_panel(rng)
+
+
+@pytest.fixture(scope="session")
+def real_main_run(tmp_path_factory, data_mirror) -> Path:
+    """Run the main job on the real panel once per session, with short chains.
+
+    Uses examples/china_provinces.toml with 2 chains x 300 draws (600 tuning) so that the
+    default tier stays fast; the README's command runs the full settings.
+    Extrapolation warnings of the example scenarios, weak-instrument warnings
+    and ESS warnings of the short chains are expected here and silenced.
+    """
+    import tomllib
+    import warnings
+
+    from polygvc.config import parse_config
+    from polygvc.errors import ConvergenceWarning, ExtrapolationWarning, WeakInstrumentWarning
+    from polygvc.pipeline import run
+
+    path = REPO_ROOT / "examples" / "china_provinces.toml"
+    with open(path, "rb") as handle:
+        settings = tomllib.load(handle)
+    settings["inference"].update({"chains": 2, "draws": 300, "tune": 600})
+    settings["report"] = {**settings.get("report", {}), "brief_pdf": False}
+    config = parse_config(settings, source=path)
+    out = tmp_path_factory.mktemp("main_job")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        warnings.simplefilter("ignore", WeakInstrumentWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        run(config, out=out)
+    return out

@@ -23,7 +23,7 @@ from polygvc.reports.brief_text import LIKELIHOOD_SCALE, likelihood_word
 from polygvc.reports.fonts import find_cjk_font
 from tests.test_scenarios import PROVINCES, make_panel, make_posterior
 
-REAL_RUN = Path(os.environ.get("POLYGVC_TEST_RUN_DIR", "/tmp/run1"))
+REAL_RUN_ENV = os.environ.get("POLYGVC_TEST_RUN_DIR")
 XSS = "<script>alert(1)</script>"
 
 
@@ -125,9 +125,12 @@ def test_pdf_without_cjk_font_names_package(fake_run, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory, data_mirror) -> Path:
-    if not (REAL_RUN / "posterior.nc").is_file():
-        pytest.skip(f"no fitted run at {REAL_RUN}; set POLYGVC_TEST_RUN_DIR to a run folder")
+def real_run(tmp_path_factory, data_mirror, request) -> Path:
+    # A run folder given by POLYGVC_TEST_RUN_DIR, else the session's short real run.
+    source = Path(REAL_RUN_ENV) if REAL_RUN_ENV else request.getfixturevalue("real_main_run")
+    if not (source / "posterior.nc").is_file():
+        pytest.skip(f"no fitted run at {source}; set POLYGVC_TEST_RUN_DIR to a run folder")
+    REAL_RUN = source
     out = tmp_path_factory.mktemp("real_run")
     for name in ("posterior.nc", "panel.parquet", "diagnostics.json", "manifest.json"):
         shutil.copy(REAL_RUN / name, out / name)

@@ -93,7 +93,7 @@ def test_constant_instrument_rejected(iv_panel, spec):
 def test_collinear_control_rejected(iv_panel):
     iv_panel["w2"] = 2.0 * iv_panel["w"] + 1.0
     spec = HierarchicalIVSpec(dependent="y", endog="x", instruments=["z"], controls=["w", "w2"])
-    with pytest.raises(ModelError, match=r"Column 'w2' is a linear combination of intercept, z, w"):
+    with pytest.raises(ModelError, match=r"Columns w, w2 are collinear in the model rows of the panel"):
         prepare_model_data(iv_panel, spec)
 
 

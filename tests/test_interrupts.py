@@ -200,14 +200,6 @@ def test_sigterm_before_draws_keeps_panel(tmp_path):
 
 
 @pytest.mark.slow
-# NOTE: not strict, because where the signal lands depends on compile time and machine
-# load. A signal during compilation is handled correctly, so the test can pass by chance.
-@pytest.mark.xfail(
-    strict=False,
-    reason="nutpie catches KeyboardInterrupt and returns the draws so far; sample_model "
-    "stores them as if the run finished. sample_model must compare the draw count with "
-    "settings.draws and raise SamplingError",
-)
 def test_sigint_during_draws_leaves_unfinished_run(tmp_path):
     # A finished tiny run first fills the compile cache, so the big run compiles in seconds.
     _rerun_succeeds(tmp_path, tmp_path / "warm")

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.logging import RichHandler
 
 from polygvc.errors import PolygvcError
@@ -70,9 +71,11 @@ def _fail(exc: BaseException, saved: list[str] | None = None) -> None:
     message = str(exc)
     if isinstance(exc, KeyboardInterrupt):
         message = "Interrupted."
-    console.print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+    )
     if saved:
-        console.print("Complete files kept: " + ", ".join(saved), highlight=False)
+        console.print(escape("Complete files kept: " + ", ".join(saved)), highlight=False)
     code = getattr(exc, "exit_code", 2) if isinstance(exc, PolygvcError) else 130
     raise typer.Exit(code)
 
@@ -137,26 +140,64 @@ def run(
 @data_app.command("build")
 def data_build(
     config: Annotated[Path, typer.Argument(help="TOML run configuration.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file.")] = Path(
-        "panel.parquet"
-    ),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("runs/data"),
 ) -> None:
-    """Build the analysis panel from the config's [data] section and write it as Parquet."""
+    """Build the analysis panel from [data]; write panel.parquet and data_report.html."""
     from polygvc.config import load_config
-    from polygvc.data_prep.panel import write_panel
-    from polygvc.pipeline import build_panel
+    from polygvc.data_prep.panel import panel_join_report, write_panel
+    from polygvc.pipeline import PANEL_FILE, build_panel
+    from polygvc.reports.data_report import write_data_report
 
     _configure_logging()
     try:
         cfg = load_config(config)
+        out.mkdir(parents=True, exist_ok=True)
         panel = build_panel(cfg)
-        path = write_panel(panel, out)
+        path = write_panel(panel, out / PANEL_FILE)
+        joins = panel_join_report(panel) if cfg.data.source == "china_provinces" else None
+        report = write_data_report(
+            panel, out, title=f"polygvc data: {cfg.run.name}", join_report=joins
+        )
     except (PolygvcError, KeyboardInterrupt) as exc:
         _fail(exc)
         return
     if not _state["quiet"]:
         console.print(f"Wrote {len(panel)} rows to {path}", highlight=False)
+        console.print(f"Wrote {report}", highlight=False)
 
+
+@data_app.command("simulate")
+def data_simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "runs/semisynthetic"
+    ),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Also write data_report.html.")
+    ] = True,
+) -> None:
+    """Simulate a semi-synthetic panel with known effects on the real prefecture geography.
+
+    Writes panel.parquet (same columns as the real panel plus gvc_sim), firms.parquet
+    and truth.json. Fit it with data.source = "panel_file" and model.dependent = "gvc_sim".
+    """
+    from polygvc.data_prep.semisynthetic import simulate_semisynthetic, write_semisynthetic
+    from polygvc.reports.data_report import write_data_report
+
+    _configure_logging()
+    try:
+        result = simulate_semisynthetic(seed=seed)
+        written = write_semisynthetic(result, out)
+        if report:
+            written["report"] = write_data_report(
+                result.panel, out, title=f"polygvc semi-synthetic data (seed {seed})"
+            )
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    if not _state["quiet"]:
+        for path in written.values():
+            console.print(f"Wrote {path}", highlight=False)
 
 @app.command()
 def scenarios(

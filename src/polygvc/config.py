@@ -55,7 +55,15 @@ class DataSection(_Section):
         ),
     )
     panel: Path | None = Field(
-        None, description="Path to a user panel (CSV or Parquet) when source = 'panel_file'."
+        None,
+        description="Path to a user panel (CSV, Parquet or .xlsx) when source = 'panel_file'.",
+    )
+    sheet: str | None = Field(None, description="Excel sheet of the user panel; default the first.")
+    encoding: str | None = Field(
+        None, description="Text encoding of a CSV panel; default tries UTF-8, UTF-8-BOM, GBK."
+    )
+    header_rows: int | None = Field(
+        None, ge=1, description="Header rows of an Excel panel with multi-row headers."
     )
     years: tuple[int, int] = Field(
         (2001, 2020), description="First and last year of the panel built from light data."
@@ -80,11 +88,53 @@ class PriorSetting(_Section):
         return dict(self.model_extra or {})
 
 
+class ThresholdConfig(_Section):
+    """Threshold (regime) effect of the endogenous regressor, for kind = 'cf_threshold'."""
+
+    variable: str | None = Field(
+        None, description="Threshold variable q (any panel column); default: the endog column."
+    )
+    n_grid: int = Field(30, ge=2, description="Candidate thresholds (trimmed quantiles of q).")
+    trim: float = Field(0.15, ge=0, lt=0.5, description="Share of q cut from each tail.")
+    n_thresholds: Literal[1, 2] = Field(1, description="One or two thresholds.")
+    intercept_shift: bool = Field(False, description="Let the intercept change across regimes.")
+    province_varying: bool = Field(False, description="A threshold per province.")
+    min_gap: int = Field(1, ge=1, description="Minimum grid steps between two thresholds.")
+
+
+class SplineConfig(_Section):
+    """Penalised-spline effect of the endogenous regressor, for kind = 'cf_spline'."""
+
+    n_knots: int = Field(5, ge=0, description="Interior knots at quantiles of the endog column.")
+    degree: int = Field(3, ge=1, description="B-spline degree.")
+    province_deviations: bool = Field(
+        False, description="Province deviations from the curve, pooled by region."
+    )
+    n_curve: int = Field(25, ge=2, description="Points at which the fitted curve is stored.")
+
+
 class ModelSection(_Section):
     """Model choice and variable roles."""
 
-    kind: Literal["hierarchical_iv"] = Field(
-        "hierarchical_iv", description="Model family; more families are added by later releases."
+    kind: Literal["hierarchical_iv", "cf_linear", "cf_threshold", "cf_spline"] = Field(
+        "hierarchical_iv",
+        description=(
+            "'hierarchical_iv': joint bivariate-normal IV; 'cf_linear', 'cf_threshold', "
+            "'cf_spline': control-function models with interactions, a threshold or a spline."
+        ),
+    )
+    extra_endog: list[str] = Field(
+        default_factory=list, description="Further endogenous regressors (control-function kinds)."
+    )
+    interactions: list[str] = Field(
+        default_factory=list,
+        description="Moderators interacting with endog (control-function kinds).",
+    )
+    threshold: ThresholdConfig | None = Field(
+        None, description="Threshold settings for kind = 'cf_threshold' (defaults when omitted)."
+    )
+    spline: SplineConfig | None = Field(
+        None, description="Spline settings; default settings for kind = 'cf_spline'."
     )
     dependent: str = Field("vae_gdp_pct", description="Outcome (GVC position) column.")
     endog: str = Field(

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from polygvc.atomic import write_text
+from polygvc.atomic import atomic_path, write_text
 from polygvc.config import RunConfig, coerce_config
-from polygvc.errors import DataError, RunDirectoryError
+from polygvc.errors import ConfigError, DataError, RunDirectoryError
 from polygvc.inference.sampling import SamplerSettings, sample_model
 from polygvc.inference.store import (
     MANIFEST_FILE,
@@ -66,6 +66,13 @@ class RunResult:
 def load(config: RunConfig | dict | str | Path) -> RunConfig:
     """Return a validated configuration from a path, mapping or ``RunConfig``."""
     return coerce_config(config)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a DataFrame as Parquet atomically and return the path."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return path
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> Path:
@@ -141,15 +148,55 @@ def build_panel(config: RunConfig) -> pd.DataFrame:
         )
     from polygvc.data_prep.panel import read_panel_file
 
-    return read_panel_file(path)
+    return read_panel_file(
+        path,
+        unit=config.data.unit,
+        time=config.data.time,
+        group=config.data.group,
+        sheet=config.data.sheet,
+        encoding=config.data.encoding,
+        header_rows=config.data.header_rows,
+    )
 
 
 def build_model(config: RunConfig, panel: pd.DataFrame, source: str = "the panel"):
-    """Return ``(spec, model_data, pymc_model)`` for a config and panel."""
-    spec = HierarchicalIVSpec.from_config(config.model, config.data)
+    """Return ``(spec, model_data, pymc_model)`` for a config and panel.
+
+    ``model.kind = "hierarchical_iv"`` builds the joint bivariate-normal IV
+    model; the ``cf_*`` kinds build control-function models (linear with
+    interactions, threshold, spline) from :mod:`polygvc.models.control_function`.
+    """
+    if config.model.kind == "hierarchical_iv":
+        spec = HierarchicalIVSpec.from_config(config.model, config.data)
+        data = prepare_model_data(panel, spec, source=source)
+        return spec, data, build_hierarchical_iv(spec, data)
+    from polygvc.models.control_function import ControlFunctionSpec, build_control_function
+
+    spec = ControlFunctionSpec.from_config(config.model, config.data)
     data = prepare_model_data(panel, spec, source=source)
-    model = build_hierarchical_iv(spec, data)
-    return spec, data, model
+    return spec, data, build_control_function(spec, data)
+
+
+def check_scenarios(config: RunConfig, spec: HierarchicalIVSpec) -> None:
+    """Reject scenarios that change a variable the model lacks, before sampling."""
+    valid = [spec.endog, *getattr(spec, "extra_endog", []), *spec.covariates]
+    where = str(config.source_path) if config.source_path else "the configuration"
+    for scenario in config.scenarios.root:
+        for change in scenario.changes:
+            if change.variable not in valid:
+                raise ConfigError(
+                    f"Scenario {scenario.name!r} in {where} changes {change.variable!r}, which "
+                    f"is not in the model. Valid variables: {', '.join(valid)}. Fix: change "
+                    "one of these, or add the column to model.controls or model.moderators."
+                )
+
+
+def _reported_parameters(spec: HierarchicalIVSpec) -> tuple[str, ...]:
+    if isinstance(spec, HierarchicalIVSpec) and type(spec) is HierarchicalIVSpec:
+        return REPORTED_PARAMETERS
+    from polygvc.models.control_function import REPORTED_PARAMETERS as CF_REPORTED
+
+    return CF_REPORTED
 
 
 def fit(
@@ -161,7 +208,14 @@ def fit(
 ) -> xr.DataTree:
     """Sample the model with the config's settings and return the DataTree."""
     settings = SamplerSettings.from_config(config.inference, config.run.seed, progressbar)
-    return sample_model(model, data, spec.to_json(), settings)
+    dt = sample_model(model, data, spec.to_json(), settings)
+    if config.model.kind == "hierarchical_iv":
+        return dt
+    from polygvc.models.control_function import complete_cf_datatree
+
+    # Threshold fits keep the outcome density in a potential; this fills in the
+    # outcome's predictive draws, log-likelihood and the threshold posterior.
+    return complete_cf_datatree(dt, spec, data, seed=settings.seed + 2)
 
 
 def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: xr.DataTree):
@@ -177,7 +231,8 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
         warn_if_needed,
     )
 
-    var_names = [name for name in REPORTED_PARAMETERS if name in dt["posterior"].data_vars]
+    reported = _reported_parameters(spec)
+    var_names = [name for name in reported if name in dt["posterior"].data_vars]
     verdict = convergence_verdict(dt, var_names=var_names)
     warn_if_needed(verdict)
     summary = convergence_summary(dt, var_names=var_names)
@@ -187,10 +242,11 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
     cluster = config.diagnostics.cluster or None
     from polygvc.diagnostics.instruments import first_stage_strength
 
+    endog = [spec.endog, *getattr(spec, "extra_endog", [])]
     result["first_stage"] = first_stage_strength(
         frame,
         spec.dependent,
-        endog=[spec.endog],
+        endog=endog,
         instruments=list(spec.instruments),
         exog=list(spec.covariates),
         cluster=cluster,
@@ -198,12 +254,20 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
     if config.diagnostics.classical:
         from polygvc.diagnostics.classical import classical_iv
 
+        interactions = list(getattr(spec, "interactions", []))
+        if interactions:
+            from polygvc.diagnostics.classical import instrumented_interactions
+
+            terms = instrumented_interactions(frame, spec.endog, interactions, spec.instruments)
+            frame, endog_terms, instrument_terms = terms.data, terms.endog, terms.instruments
+        else:
+            endog_terms, instrument_terms = endog, list(spec.instruments)
         result["classical"] = classical_iv(
             frame,
             dependent=spec.dependent,
-            endog=[spec.endog],
+            endog=endog_terms,
             exog=list(spec.covariates),
-            instruments=list(spec.instruments),
+            instruments=instrument_terms,
             cluster=cluster,
         )
     else:
@@ -305,11 +369,18 @@ def run(
     panel = build_panel(config)
     from polygvc.data_prep.panel import write_panel
 
-    files["panel"] = write_panel(panel, run_dir / PANEL_FILE)
+    if config.data.source == "panel_file":
+        # A user panel follows its own columns, not the China panel contract.
+        files["panel"] = write_parquet(panel, run_dir / PANEL_FILE)
+        source = str(config.data.panel)
+    else:
+        files["panel"] = write_panel(panel, run_dir / PANEL_FILE)
+        source = "the China province panel"
     stage_done("data", start)
 
     start = time.perf_counter()
-    spec, data, model = build_model(config, panel)
+    spec, data, model = build_model(config, panel, source=source)
+    check_scenarios(config, spec)
     stage_done("model", start)
 
     start = time.perf_counter()

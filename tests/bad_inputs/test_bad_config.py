@@ -88,11 +88,6 @@ def test_unknown_distribution(cli, tmp_path, contract_file):
     assert "Supported: Cauchy, Exponential" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scenario variables are checked only after sampling (inference.scenarios); "
-    "pipeline.run must check them against the spec before fit",
-)
 def test_scenario_names_unknown_variable(cli, tmp_path, contract_file):
     if "scenarios" not in RunConfig.model_fields:
         pytest.skip("RunConfig has no [[scenarios]] section yet; nothing to validate")

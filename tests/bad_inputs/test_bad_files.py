@@ -190,11 +190,6 @@ def test_panel_file_not_found(cli, tmp_path):
     assert "data.panel" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._fail prints the message as Rich markup, so '[data]' and '[model]' vanish; "
-    "the CLI must print rich.markup.escape(message)",
-)
 def test_message_keeps_square_brackets(cli, tmp_path):
     import openpyxl
 

@@ -140,6 +140,14 @@ def sample_model(
             f"The {settings.sampler} sampler failed: {exc}. Fix: check the data for extreme "
             "values, try sampler = \"pymc\" in [inference], or tighten the priors."
         ) from exc
+    # nutpie returns the draws made so far when interrupted instead of raising.
+    n_draws = int(dt["posterior"].sizes.get("draw", 0))
+    if n_draws < settings.draws:
+        raise SamplingError(
+            f"Sampling stopped after {n_draws} of {settings.draws} draws per chain "
+            "(interrupted); no posterior was written for this run. Outputs written before "
+            "sampling are kept. Fix: run again (the same seed gives the same draws)."
+        )
     logger.info("Sampling finished in %.1f s", time.perf_counter() - start)
 
     if settings.posterior_predictive:

@@ -117,6 +117,13 @@ def _drop_incomplete(
     return panel.loc[keep].copy(), dropped
 
 
+def _missing_summary(panel: pd.DataFrame, spec: HierarchicalIVSpec) -> str:
+    counts = panel[spec.columns].isna().sum()
+    counts = counts[counts > 0]
+    parts = [f"{column} is missing in {int(n)} of {len(panel)} rows" for column, n in counts.items()]
+    return ("; ".join(parts) + ".") if parts else ""
+
+
 def _standardise(values: np.ndarray, column: str, source: str) -> tuple[np.ndarray, float, float]:
     mean = float(values.mean())
     sd = float(values.std(ddof=1)) if values.size > 1 else 0.0
@@ -133,15 +140,20 @@ def _check_rank(design: np.ndarray, names: list[str], source: str) -> None:
     rank = np.linalg.matrix_rank(design)
     if rank == design.shape[1]:
         return
-    # Find the first column that adds nothing to the span of those before it.
-    for k in range(1, design.shape[1] + 1):
-        if np.linalg.matrix_rank(design[:, :k]) < k:
-            raise ModelError(
-                f"Column {names[k - 1]!r} is a linear combination of "
-                f"{', '.join(names[: k - 1])} in the model rows of {source} (design rank "
-                f"{rank} < {design.shape[1]} columns), so the model is not identified. Fix: "
-                "drop one of the collinear columns from the instruments, controls or moderators."
-            )
+    # The right singular vector of the smallest singular value gives the linear
+    # combination that is (numerically) zero; its non-negligible weights name
+    # the columns involved.
+    _, _, vt = np.linalg.svd(design / np.linalg.norm(design, axis=0), full_matrices=False)
+    weights = np.abs(vt[-1])
+    involved = [name for name, w in zip(names, weights, strict=True) if w > 1e-6 * weights.max()]
+    shown = [name for name in involved if name != "intercept"] or involved
+    raise ModelError(
+        f"Columns {', '.join(shown)} are collinear"
+        + (" with the intercept" if "intercept" in involved and len(shown) < len(involved) else "")
+        + f" in the model rows of {source} (design rank {rank} < {design.shape[1]} columns), "
+        f"so the model is not identified. Fix: drop one of {', '.join(shown)} from the "
+        "instruments, controls or moderators."
+    )
 
 
 def prepare_model_data(
@@ -186,11 +198,16 @@ def prepare_model_data(
             )
     rows = rows.sort_values([spec.group, spec.unit, spec.time]).reset_index(drop=True)
     units = list(dict.fromkeys(rows[spec.unit]))
+    if not units:
+        raise ModelError(
+            f"No {spec.unit} has complete data for {', '.join(spec.columns)} in {source}. "
+            f"{_missing_summary(panel, spec)} Fix: fill these columns or choose other ones."
+        )
     if len(units) < 2:
         raise ModelError(
-            f"Only {len(units)} {spec.unit} ({', '.join(map(str, units)) or 'none'}) has complete "
-            f"data for {', '.join(spec.columns)} in {source}; partial pooling needs at least two. "
-            "Fix: check the missing values listed in the log or widen the years."
+            f"Only 1 {spec.unit} ({units[0]}) has complete data for {', '.join(spec.columns)} "
+            f"in {source}; partial pooling needs at least two. Fix: check the missing values "
+            "listed in the log or widen the years."
         )
     n_params = 1 + len(spec.instruments) + len(spec.covariates)
     if len(rows) <= n_params:
