@@ -83,3 +83,17 @@ def test_recovers_known_effect():
     assert abs(effect.mean() - 0.5) < 2 * effect.std(), (effect.mean(), effect.std())
     rho = dt["posterior"]["rho"].values.ravel()
     assert np.quantile(rho, 0.055) < 0.6 < np.quantile(rho, 0.945)
+
+
+def test_chains_with_nan_detected():
+    # nutpie returns full-size arrays with NaN in chains it could not finish.
+    from polygvc.inference.sampling import _chains_with_nan
+
+    values = np.zeros((4, 10, 3))
+    values[2, 5:, 1] = np.nan
+    posterior = xr.Dataset(
+        {"beta": (("chain", "draw", "province"), values),
+         "flag": (("chain", "draw"), np.zeros((4, 10), dtype=int))},
+        coords={"chain": np.arange(4), "draw": np.arange(10)},
+    )
+    assert _chains_with_nan(xr.DataTree(posterior)) == [2]

@@ -388,9 +388,10 @@ def _diagnostic_rows(diag: pd.DataFrame, n_chains: int, limits: ConvergenceThres
                 "max_rhat",
                 "Max R-hat (rank-normalised, split)",
                 np.nan,
-                "",
-                NOT_APPLICABLE,
-                "R-hat is undefined for every element" + nan_note,
+                f"pass ≤ {limits.rhat_pass}; undefined everywhere = fail",
+                "fail",
+                "R-hat is undefined for every element: the draws are constant or non-finite, "
+                "so the sampler did not explore the posterior" + nan_note,
             )
         )
 

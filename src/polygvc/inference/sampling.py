@@ -80,6 +80,18 @@ def _label_rows(dt: xr.DataTree, data: ModelData, spec_json: str) -> None:
     dt.attrs["scaling"] = json.dumps(data.scaling)
 
 
+def _chains_with_nan(posterior: xr.DataTree) -> list[int]:
+    """Return the chains in which any posterior variable has a non-finite draw."""
+    bad: set[int] = set()
+    for name, var in posterior.data_vars.items():
+        if not np.issubdtype(var.dtype, np.floating):
+            continue
+        other = [dim for dim in var.dims if dim != "chain"]
+        finite = np.isfinite(var).all(dim=other) if other else np.isfinite(var)
+        bad.update(int(c) for c in var["chain"].values[~finite.values])
+    return sorted(bad)
+
+
 def sample_model(
     model: pm.Model, data: ModelData, spec_json: str, settings: SamplerSettings
 ) -> xr.DataTree:
@@ -140,8 +152,17 @@ def sample_model(
             f"The {settings.sampler} sampler failed: {exc}. Fix: check the data for extreme "
             "values, try sampler = \"pymc\" in [inference], or tighten the priors."
         ) from exc
-    # nutpie returns the draws made so far when interrupted instead of raising.
+    # nutpie returns the draws made so far when interrupted instead of raising:
+    # either fewer draws, or full-size arrays whose unfinished chains hold NaN.
     n_draws = int(dt["posterior"].sizes.get("draw", 0))
+    unfinished = _chains_with_nan(dt["posterior"])
+    if unfinished:
+        raise SamplingError(
+            f"Chains {', '.join(map(str, unfinished))} returned non-finite draws (sampling was "
+            "interrupted or a chain failed to initialise); no posterior was written for this "
+            "run. Fix: run again; if it recurs without an interruption, check the data for "
+            "extreme values or tighten the priors."
+        )
     if n_draws < settings.draws:
         raise SamplingError(
             f"Sampling stopped after {n_draws} of {settings.draws} draws per chain "
