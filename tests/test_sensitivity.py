@@ -56,13 +56,50 @@ def test_conflicting_prior_flagged(rng):
     assert "log_prior" not in dt.children, "the input DataTree was modified"
 
 
-def test_weak_prior_not_flagged(rng):
-    dt, model = _fit(rng, None)
+@pytest.fixture(scope="module")
+def weak_fit():
+    return _fit(np.random.default_rng(20261204), None)
+
+
+def test_weak_prior_not_flagged(weak_fit):
+    dt, model = weak_fit
     table = prior_sensitivity(dt, model, var_names=["beta", "sigma"])
     assert table.loc["beta[x]", "diagnosis"] == "no concern", table.to_string()
 
 
-def test_missing_log_prior_needs_model(rng):
-    dt, _ = _fit(rng, None)
+def test_missing_log_prior_needs_model(weak_fit):
+    dt, _ = weak_fit
     with pytest.raises(DataError, match="no log_prior group and no model"):
         prior_sensitivity(dt, None)
+
+
+def test_preflight_prior_predictive_only(rng, tmp_path):
+    from polygvc.diagnostics.preflight import run_preflight
+
+    n_units, years = 8, [2002, 2007]
+    panel = pd.DataFrame(
+        {
+            "province": np.repeat([f"p{k}" for k in range(n_units)], len(years)),
+            "region": np.repeat(["East", "West"] * (n_units // 2), len(years)),
+            "year": years * n_units,
+            "z": np.repeat(rng.normal(size=n_units), len(years)),
+        }
+    )
+    panel["x"] = panel["z"] + rng.normal(size=len(panel))
+    panel["y"] = 0.5 * panel["x"] + rng.normal(size=len(panel))
+    config = {
+        "model": {
+            "dependent": "y", "endog": "x", "instruments": ["z"], "controls": [],
+            "moderators": [],
+        }
+    }
+    report = run_preflight(
+        config, panel, folder=tmp_path, sbc_simulations=0, sensitivity=False
+    )
+    table = report.prior_predictive
+    assert list(table.index) == ["x", "y"]
+    assert (table["verdict"] == "plausible").all(), table.to_string()
+    assert report.sbc is None
+    expected = ["SBC not run: sbc_simulations = 0.", "Sensitivity not run: switched off."]
+    assert report.notes == expected
+    assert (tmp_path / "preflight.json").is_file()
