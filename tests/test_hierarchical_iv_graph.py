@@ -78,7 +78,7 @@ def test_effect_scaling_to_original_units(iv_panel, spec):
 
 def test_missing_column_names_close_match(iv_panel):
     spec = HierarchicalIVSpec(dependent="y", endog="xx", instruments=["z"])
-    with pytest.raises(DataError, match=r"Column 'xx' named in the model spec is missing") as info:
+    with pytest.raises(DataError, match=r"Column 'xx' named in model.endog is missing") as info:
         prepare_model_data(iv_panel, spec, source="panel.csv")
     assert "panel.csv" in str(info.value)
     assert "Close matches: x" in str(info.value)

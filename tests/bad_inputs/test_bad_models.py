@@ -35,11 +35,11 @@ def _build(tmp_path, frame, **model):
 
 def test_missing_model_column(tmp_path, rng):
     frame = small_panel(rng).drop(columns="w")
-    with pytest.raises(DataError, match=r"Column 'w' named in the model spec is missing") as info:
+    with pytest.raises(DataError, match=r"Column 'w' named in model.controls is missing") as info:
         _build(tmp_path, frame)
     message = str(info.value)
     assert str(tmp_path / "panel.csv") in message
-    assert "Fix: correct the name in the [model] section" in message
+    assert "Fix: correct model.controls in the config" in message
 
 
 def test_misspelled_column_suggests_match(tmp_path, rng):

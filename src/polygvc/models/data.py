@@ -71,16 +71,22 @@ class ModelData:
 
 
 def _check_columns(panel: pd.DataFrame, spec: HierarchicalIVSpec, source: str) -> None:
+    roles = {spec.dependent: "model.dependent", spec.endog: "model.endog"}
+    roles.update({c: "model.instruments" for c in spec.instruments})
+    roles.update({c: "model.controls" for c in spec.controls})
+    roles.update({c: "model.moderators" for c in spec.moderators})
+    roles.update({spec.unit: "data.unit", spec.group: "data.group", spec.time: "data.time"})
     needed = [*spec.columns, spec.unit, spec.group, spec.time]
     available = list(panel.columns)
     for column in needed:
         if column not in panel.columns:
             close = difflib.get_close_matches(column, available, n=3)
             hint = f" Close matches: {', '.join(close)}." if close else ""
+            key = roles.get(column, "the model spec")
             raise DataError(
-                f"Column {column!r} named in the model spec is missing from {source}.{hint} "
-                f"Available columns: {', '.join(map(str, available))}. Fix: correct the name "
-                "in the [model] section of the config or add the column to the panel."
+                f"Column {column!r} named in {key} is missing from {source}.{hint} "
+                f"Available columns: {', '.join(map(str, available))}. Fix: correct {key} "
+                "in the config or add the column to the panel."
             )
     for column in spec.columns:
         if not pd.api.types.is_numeric_dtype(panel[column]):
