@@ -44,7 +44,7 @@ def test_missing_model_column(tmp_path, rng):
 
 def test_misspelled_column_suggests_match(tmp_path, rng):
     frame = small_panel(rng)
-    with pytest.raises(DataError, match=r"Column 'popluation' named in the model spec") as info:
+    with pytest.raises(DataError, match=r"Column 'popluation' named in model.controls") as info:
         _build(tmp_path, frame, controls=["popluation"])
     assert "Close matches: population" in str(info.value)
 
