@@ -120,9 +120,18 @@ def run(
         run_dir = prepare_run_dir(target, overwrite)
         _configure_logging(run_dir)
         logging.getLogger("polygvc").info("Run folder: %s", run_dir)
-        result = run_pipeline(
-            cfg, run_dir, overwrite=True, progressbar=not _state["quiet"] and sys.stderr.isatty()
-        )
+        interactive = not _state["quiet"] and sys.stderr.isatty()
+        stages = ["data", "model", "inference", "diagnostics", "report", "scenarios", "brief"]
+        with console.status("Stage data: building the panel", disable=not interactive) as status:
+
+            def next_stage(name: str, seconds: float) -> None:
+                following = stages[stages.index(name) + 1] if name in stages[:-1] else None
+                if following:
+                    status.update(f"Stage {following} (previous stage {name}: {seconds:.0f} s)")
+
+            result = run_pipeline(
+                cfg, run_dir, overwrite=True, progressbar=interactive, on_stage=next_stage
+            )
     except (PolygvcError, KeyboardInterrupt) as exc:
         _fail(exc, _saved_files(run_dir) if run_dir is not None else None)
         return
