@@ -45,7 +45,9 @@ DIAGNOSES = {
 }
 
 
-def diagnose_sensitivity(prior: float, likelihood: float, threshold: float = DEFAULT_THRESHOLD) -> str:
+def diagnose_sensitivity(
+    prior: float, likelihood: float, threshold: float = DEFAULT_THRESHOLD
+) -> str:
     """Name the diagnosis of one parameter from its prior and likelihood sensitivity.
 
     Parameters
@@ -80,7 +82,7 @@ def _with_log_prior(dt: xr.DataTree, model: Any) -> xr.DataTree:
     if model is None:
         raise DataError(
             "The result has no log_prior group and no model was given to compute it. Fix: pass "
-            "the PyMC model (model=...) or add the group with pymc.compute_log_prior."
+            "the PyMC model (model=...) or add the group with pymc.stats.compute_log_prior."
         )
     import pymc as pm
 
