@@ -126,3 +126,9 @@ def test_prior_predictive_runs(iv_panel, spec):
     model = build_hierarchical_iv(spec, prepare_model_data(iv_panel, spec))
     prior = pm.sample_prior_predictive(draws=20, model=model, random_seed=1)
     assert prior["prior_predictive"]["outcomes"].shape == (1, 20, 40, 2)
+
+
+def test_single_region_rejected(iv_panel, spec):
+    iv_panel["region"] = "East"
+    with pytest.raises(ModelError, match=r"All model rows of the panel are in one region \('East'\)"):
+        prepare_model_data(iv_panel, spec)

@@ -8,6 +8,7 @@ stops, files already written stay complete, and the program says what was saved.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -122,11 +123,16 @@ def run(
         logging.getLogger("polygvc").info("Run folder: %s", run_dir)
         interactive = not _state["quiet"] and sys.stderr.isatty()
         stages = ["data", "model", "inference", "diagnostics", "report", "scenarios", "brief"]
-        with console.status("Stage data: building the panel", disable=not interactive) as status:
+        status_line = (
+            console.status("Stage data: building the panel")
+            if interactive
+            else contextlib.nullcontext()
+        )
+        with status_line as status:
 
             def next_stage(name: str, seconds: float) -> None:
                 following = stages[stages.index(name) + 1] if name in stages[:-1] else None
-                if following:
+                if following and status is not None:
                     status.update(f"Stage {following} (previous stage {name}: {seconds:.0f} s)")
 
             result = run_pipeline(
@@ -270,6 +276,39 @@ def brief(
     if not _state["quiet"]:
         for path in written:
             console.print(f"Wrote {path}", highlight=False)
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="TOML run configuration.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for preflight.json and SBC figures."),
+    ] = None,
+    sims: Annotated[int, typer.Option("--sims", help="SBC simulations (0 skips SBC).")] = 20,
+) -> None:
+    """Run pre-flight checks: prior predictive, a small SBC and prior sensitivity."""
+    from polygvc.config import load_config
+    from polygvc.diagnostics.preflight import run_preflight
+
+    _configure_logging()
+    try:
+        report = run_preflight(load_config(config), folder=out, sbc_simulations=sims)
+    except (PolygvcError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    tables = (
+        ("Prior predictive", report.prior_predictive),
+        ("Simulation-based calibration", report.sbc),
+        ("Prior sensitivity", report.sensitivity),
+    )
+    for title, table in tables:
+        if table is not None:
+            console.print(f"[bold]{title}[/bold]", highlight=False)
+            console.print(escape(table.to_string()), highlight=False)
+    for note in report.notes:
+        console.print(escape(note), highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()

@@ -229,6 +229,12 @@ def prepare_model_data(
             f"{sorted(split.iloc[0])} in {source}. Fix: give each {spec.unit} one {spec.group}."
         )
     groups = sorted(set(rows[spec.group]))
+    if len(groups) < 2:
+        raise ModelError(
+            f"All model rows of {source} are in one {spec.group} ({groups[0]!r}), so the "
+            f"{spec.group}-level spread of the slopes is not identified. Fix: set "
+            "data.group to a column with two or more groups."
+        )
     times = sorted(set(rows[spec.time]))
 
     scaling: dict[str, dict[str, float]] = {}
