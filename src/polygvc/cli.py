@@ -25,6 +25,7 @@ from polygvc.errors import PolygvcError
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="polygvc: Bayesian causal inference on polycentric agglomeration and GVC position.",
 )
@@ -360,5 +361,22 @@ def simulate(
             console.print(f"Wrote {path}", highlight=False)
 
 
+def entry() -> None:
+    """Run the CLI; an unexpected exception becomes a short message unless --debug."""
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - last resort for bugs, not user errors
+        if _state["debug"]:
+            raise
+        console.print(
+            f"[bold red]Internal error:[/bold red] {escape(type(exc).__name__)}: "
+            f"{escape(str(exc))}. This is a bug in polygvc, not in your input. Rerun with "
+            "--debug for the traceback and report it with the config you used.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    entry()
