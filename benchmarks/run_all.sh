@@ -30,4 +30,5 @@ fi
 
 # The customs benchmark page of another module is appended when present.
 "$PYTHON" benchmarks/bench_sampling.py report --results "$OUT_DIR/results.json" \
-    --target docs/benchmarks.md --customs docs/benchmarks_customs.md
+    --target docs/benchmarks.md --customs docs/benchmarks_customs.md \
+    --versions "$OUT_DIR.causalpy-versions.txt"
