@@ -33,8 +33,11 @@ def test_rank_size_mean_by_hand():
     assert rank_size_mean([4.0, 2.0, 1.0]) == pytest.approx((-1.0 + 2 * b3) / 3, abs=1e-12)
 
 
+# Flows are zero or at least 1e-6: a subnormal flow such as 5e-324 underflows to
+# zero when scaled, which breaks scale invariance for a reason no real flow has.
+flow_values = st.one_of(st.just(0.0), st.floats(min_value=1e-6, max_value=1e4))
 flows_strategy = st.integers(min_value=2, max_value=8).flatmap(
-    lambda n: st.lists(st.floats(min_value=0.0, max_value=1e4), min_size=n * n, max_size=n * n).map(
+    lambda n: st.lists(flow_values, min_size=n * n, max_size=n * n).map(
         lambda v: np.array(v).reshape(n, n)
     )
 )
