@@ -152,6 +152,13 @@ class ModelSection(_Section):
         default_factory=lambda: ["mean_distance_km", "hsr_city_share"],
         description="Moderators entering the outcome equation (and the first stage) as covariates.",
     )
+    likelihood: Literal["per_observation", "sufficient"] = Field(
+        "per_observation",
+        description=(
+            "'sufficient' writes the Gaussian likelihood on per-province Gram matrices, so each "
+            "gradient costs the same at any N (kind = 'hierarchical_iv' only)."
+        ),
+    )
     year_effects: bool = Field(True, description="Zero-sum year effects in both equations.")
     province_slopes: bool = Field(
         True, description="Province-varying slopes of the endogenous regressor, pooled by region."

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -169,7 +170,16 @@ def build_model(config: RunConfig, panel: pd.DataFrame, source: str = "the panel
     if config.model.kind == "hierarchical_iv":
         spec = HierarchicalIVSpec.from_config(config.model, config.data)
         data = prepare_model_data(panel, spec, source=source)
+        if config.model.likelihood == "sufficient":
+            from polygvc.models.hierarchical_iv_suffstat import build_hierarchical_iv_suffstat
+
+            return spec, data, build_hierarchical_iv_suffstat(spec, data)
         return spec, data, build_hierarchical_iv(spec, data)
+    if config.model.likelihood == "sufficient":
+        raise ConfigError(
+            f"model.likelihood = 'sufficient' is available for kind = 'hierarchical_iv' only, "
+            f"not {config.model.kind!r}. Fix: set model.likelihood = 'per_observation'."
+        )
     from polygvc.models.control_function import ControlFunctionSpec, build_control_function
 
     spec = ControlFunctionSpec.from_config(config.model, config.data)
@@ -208,6 +218,8 @@ def fit(
 ) -> xr.DataTree:
     """Sample the model with the config's settings and return the DataTree."""
     settings = SamplerSettings.from_config(config.inference, config.run.seed, progressbar)
+    if config.model.likelihood == "sufficient":
+        return _fit_sufficient(config, spec, data, model, settings)
     dt = sample_model(model, data, spec.to_json(), settings)
     if config.model.kind == "hierarchical_iv":
         return dt
@@ -216,6 +228,39 @@ def fit(
     # Threshold fits keep the outcome density in a potential; this fills in the
     # outcome's predictive draws, log-likelihood and the threshold posterior.
     return complete_cf_datatree(dt, spec, data, seed=settings.seed + 2)
+
+
+def _fit_sufficient(config, spec, data, model, settings: SamplerSettings) -> xr.DataTree:
+    """Sample the sufficient-statistic model, then add per-row predictive draws and log-likelihood.
+
+    PyMC cannot derive these from a likelihood written as a potential, so they
+    are computed from the posterior draws and the model rows.
+    """
+    from dataclasses import replace
+
+    from polygvc.models.hierarchical_iv_suffstat import (
+        add_log_likelihood,
+        add_posterior_predictive,
+    )
+
+    plain = replace(settings, posterior_predictive=False, log_likelihood=False)
+    dt = sample_model(model, data, spec.to_json(), plain)
+    if settings.log_likelihood:
+        add_log_likelihood(dt, data)
+    if settings.posterior_predictive:
+        add_posterior_predictive(dt, data, seed=settings.seed + 1)
+    # The potential has no observed variable, so the observed pairs are stored
+    # here as the per-observation model stores them.
+    observed = xr.Dataset(
+        {"outcomes": (("obs", "equation"), np.column_stack([data.x, data.y]))},
+        coords={"obs": data.coords["obs"], "equation": data.coords["equation"]},
+    )
+    dt["observed_data"] = xr.DataTree(observed)
+    # The Gram matrices are model input, not results; they would add dims outside
+    # the stored vocabulary.
+    constant = dt["constant_data"].to_dataset()
+    dt["constant_data"] = xr.DataTree(constant.drop_vars(["gram"], errors="ignore"))
+    return dt
 
 
 def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: xr.DataTree):
