@@ -22,6 +22,7 @@ LINES = [
 
 
 def main() -> None:
+    """Write docs/data.md."""
     lines = list(LINES)
     for key, dataset in DATASETS.items():
         lines += [

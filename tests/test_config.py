@@ -79,7 +79,8 @@ def test_prior_with_invalid_parameter_value():
 
 
 def test_prior_with_unknown_parameter():
-    with pytest.raises(ConfigError, match=r"Normal has no parameter scale\. Its parameters are: mu"):
+    expected = r"Normal has no parameter scale\. Its parameters are: mu"
+    with pytest.raises(ConfigError, match=expected):
         resolve_priors({"beta_mu": {"dist": "Normal", "mu": 0, "scale": 1}})
 
 

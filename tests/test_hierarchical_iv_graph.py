@@ -93,7 +93,8 @@ def test_constant_instrument_rejected(iv_panel, spec):
 def test_collinear_control_rejected(iv_panel):
     iv_panel["w2"] = 2.0 * iv_panel["w"] + 1.0
     spec = HierarchicalIVSpec(dependent="y", endog="x", instruments=["z"], controls=["w", "w2"])
-    with pytest.raises(ModelError, match=r"Columns w, w2 are collinear in the model rows of the panel"):
+    expected = r"Columns w, w2 are collinear in the model rows of the panel"
+    with pytest.raises(ModelError, match=expected):
         prepare_model_data(iv_panel, spec)
 
 
@@ -130,5 +131,6 @@ def test_prior_predictive_runs(iv_panel, spec):
 
 def test_single_region_rejected(iv_panel, spec):
     iv_panel["region"] = "East"
-    with pytest.raises(ModelError, match=r"All model rows of the panel are in one region \('East'\)"):
+    expected = r"All model rows of the panel are in one region \('East'\)"
+    with pytest.raises(ModelError, match=expected):
         prepare_model_data(iv_panel, spec)

@@ -18,8 +18,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from polygvc.errors import PolygvcError
 
@@ -61,8 +61,17 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         file_handler.setLevel(logging.DEBUG)
         root.addHandler(file_handler)
     for noisy in (
-        "numba", "pytensor", "matplotlib", "fontTools", "h5py", "distributed", "arviz",
-        "arviz_base", "arviz_stats", "arviz_plots", "weasyprint",
+        "numba",
+        "pytensor",
+        "matplotlib",
+        "fontTools",
+        "h5py",
+        "distributed",
+        "arviz",
+        "arviz_base",
+        "arviz_stats",
+        "arviz_plots",
+        "weasyprint",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -73,9 +82,7 @@ def _fail(exc: BaseException, saved: list[str] | None = None) -> None:
     message = str(exc)
     if isinstance(exc, KeyboardInterrupt):
         message = "Interrupted."
-    console.print(
-        f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
-    )
+    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     if saved:
         console.print(escape("Complete files kept: " + ", ".join(saved)), highlight=False)
     code = getattr(exc, "exit_code", 2) if isinstance(exc, PolygvcError) else 130
@@ -111,7 +118,8 @@ def run(
 ) -> None:
     """Run the main job: panel, model, sampling, diagnostics and report."""
     from polygvc.config import load_config
-    from polygvc.pipeline import prepare_run_dir, run as run_pipeline
+    from polygvc.pipeline import prepare_run_dir
+    from polygvc.pipeline import run as run_pipeline
 
     _configure_logging()
     run_dir: Path | None = None
@@ -214,6 +222,7 @@ def data_simulate(
     if not _state["quiet"]:
         for path in written.values():
             console.print(f"Wrote {path}", highlight=False)
+
 
 @app.command()
 def scenarios(
@@ -338,7 +347,9 @@ def simulate(
             with open(config, "rb") as handle:
                 settings = tomllib.load(handle)
         except FileNotFoundError:
-            raise ConfigError(f"Sweep config {config} was not found. Fix: pass a TOML file.")
+            raise ConfigError(
+                f"Sweep config {config} was not found. Fix: pass a TOML file."
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Sweep config {config} is not valid TOML: {exc}.") from None
         out.mkdir(parents=True, exist_ok=True)

@@ -267,9 +267,7 @@ def _format_validation_error(exc: ValidationError, where: str) -> str:
             valid = _valid_keys(loc)
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            lines.append(
-                f"unknown key '{key}'.{hint} Valid keys here: {', '.join(valid)}."
-            )
+            lines.append(f"unknown key '{key}'.{hint} Valid keys here: {', '.join(valid)}.")
         else:
             shown = repr(value) if not isinstance(value, dict) else "a table"
             lines.append(f"key '{key}' = {shown}: {err.get('msg')}.")
@@ -308,7 +306,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> RunConfig:
     if config.data.source == "panel_file" and config.data.panel is None:
         raise ConfigError(
             f"Invalid configuration in {where}: data.source = 'panel_file' needs data.panel, "
-            "the path of a CSV or Parquet panel. Fix: add panel = \"my_panel.parquet\" under [data]."
+            'the path of a CSV or Parquet panel. Fix: add panel = "my_panel.parquet" under [data].'
         )
     config.source_path = source
     return config
@@ -332,7 +330,9 @@ def load_config(path: str | Path) -> RunConfig:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Config file {path} is not valid TOML: {exc}. Fix the syntax there.")
+        raise ConfigError(
+            f"Config file {path} is not valid TOML: {exc}. Fix the syntax there."
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"Config file {path} is not UTF-8 text ({exc}). Fix: save it as UTF-8."

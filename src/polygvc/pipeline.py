@@ -115,10 +115,9 @@ def _panel_notes(panel: pd.DataFrame, spec: HierarchicalIVSpec, data: ModelData)
             "rounded to whole percentages in the article. It is not an observed customs measure."
         )
     if "excluded_reason" in panel.columns:
-        excluded = (
-            panel.loc[panel["excluded_reason"].fillna("") != "", ["province", "excluded_reason"]]
-            .drop_duplicates("province")
-        )
+        excluded = panel.loc[
+            panel["excluded_reason"].fillna("") != "", ["province", "excluded_reason"]
+        ].drop_duplicates("province")
         for _, row in excluded.iterrows():
             notes.append(f"{row['province']} is not in the model: {row['excluded_reason']}")
     if spec.endog.startswith("poly_"):

@@ -87,7 +87,8 @@ def test_constant_instrument(tmp_path, rng):
 def test_instrument_collinear_with_control(tmp_path, rng):
     frame = small_panel(rng)
     frame["z2"] = 2.0 * frame["w"] + 1.0
-    with pytest.raises(ModelError, match=r"Columns z2, w are collinear in the model rows of") as info:
+    expected = r"Columns z2, w are collinear in the model rows of"
+    with pytest.raises(ModelError, match=expected) as info:
         _build(tmp_path, frame, instruments=["z", "z2"])
     message = str(info.value)
     assert "Fix: drop one of z2, w" in message

@@ -449,7 +449,9 @@ def fetch(dataset: str, filename: str, verify: bool = True) -> Path:
             return candidate
     if data_file.url is None:
         where = (
-            f"the mirror {mirror / dataset}" if mirror is not None else f"no mirror ({MIRROR_ENV} unset)"
+            f"the mirror {mirror / dataset}"
+            if mirror is not None
+            else f"no mirror ({MIRROR_ENV} unset)"
         )
         raise DataNotFoundError(
             f"Data file {filename!r} of dataset {dataset!r} ({entry.title}) was not found in "

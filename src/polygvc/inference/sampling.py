@@ -83,7 +83,7 @@ def _label_rows(dt: xr.DataTree, data: ModelData, spec_json: str) -> None:
 def _chains_with_nan(posterior: xr.DataTree) -> list[int]:
     """Return the chains in which any posterior variable has a non-finite draw."""
     bad: set[int] = set()
-    for name, var in posterior.data_vars.items():
+    for var in posterior.data_vars.values():
         if not np.issubdtype(var.dtype, np.floating):
             continue
         other = [dim for dim in var.dims if dim != "chain"]
@@ -150,7 +150,7 @@ def sample_model(
     except (ValueError, RuntimeError, FloatingPointError) as exc:
         raise SamplingError(
             f"The {settings.sampler} sampler failed: {exc}. Fix: check the data for extreme "
-            "values, try sampler = \"pymc\" in [inference], or tighten the priors."
+            'values, try sampler = "pymc" in [inference], or tighten the priors.'
         ) from exc
     # nutpie returns the draws made so far when interrupted instead of raising:
     # either fewer draws, or full-size arrays whose unfinished chains hold NaN.

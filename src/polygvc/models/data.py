@@ -90,8 +90,9 @@ def _check_columns(panel: pd.DataFrame, spec: HierarchicalIVSpec, source: str) -
             )
     for column in spec.columns:
         if not pd.api.types.is_numeric_dtype(panel[column]):
-            bad = panel[column][pd.to_numeric(panel[column], errors="coerce").isna()
-                                & panel[column].notna()]
+            bad = panel[column][
+                pd.to_numeric(panel[column], errors="coerce").isna() & panel[column].notna()
+            ]
             example = f" (row {bad.index[0]}: {bad.iloc[0]!r})" if len(bad) else ""
             raise DataError(
                 f"Column {column!r} in {source} must be numeric but has type "
@@ -126,7 +127,9 @@ def _drop_incomplete(
 def _missing_summary(panel: pd.DataFrame, spec: HierarchicalIVSpec) -> str:
     counts = panel[spec.columns].isna().sum()
     counts = counts[counts > 0]
-    parts = [f"{column} is missing in {int(n)} of {len(panel)} rows" for column, n in counts.items()]
+    parts = [
+        f"{column} is missing in {int(n)} of {len(panel)} rows" for column, n in counts.items()
+    ]
     return ("; ".join(parts) + ".") if parts else ""
 
 

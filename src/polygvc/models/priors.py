@@ -92,8 +92,7 @@ class Prior:
                 )
             if kind == _POSITIVE and value <= 0:
                 raise ConfigError(
-                    f"Prior '{self.name}': parameter {key} = {value!r} must be > 0 "
-                    f"for {self.dist}."
+                    f"Prior '{self.name}': parameter {key} = {value!r} must be > 0 for {self.dist}."
                 )
 
     def example(self) -> str:
