@@ -111,41 +111,9 @@ def build_hierarchical_iv(spec: HierarchicalIVSpec, data: ModelData) -> pm.Model
             fs_year = priors["fs_year"].create("fs_year", dims="year")
             mu_x = mu_x + fs_year[time_idx]
 
-        # Outcome equation: intercepts pooled by region, non-centred.
-        intercept = priors["intercept"].create("intercept")
-        intercept_region_sd = priors["intercept_region_sd"].create("intercept_region_sd")
-        intercept_region_offset = pm.Normal("intercept_region_offset", 0.0, 1.0, dims="region")
-        intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
-        intercept_province_offset = pm.Normal(
-            "intercept_province_offset", 0.0, 1.0, dims="province"
+        intercept_province, beta_region, beta_province = declare_pooled_outcome_parameters(
+            spec, priors, group_of_unit
         )
-        intercept_province = pm.Deterministic(
-            "intercept_province",
-            intercept
-            + intercept_region_sd * intercept_region_offset[group_of_unit]
-            + intercept_province_sd * intercept_province_offset,
-            dims="province",
-        )
-
-        # Slopes of the endogenous regressor pooled by region, non-centred.
-        beta_mu = priors["beta_mu"].create("beta_mu")
-        beta_region_sd = priors["beta_region_sd"].create("beta_region_sd")
-        beta_region_offset = pm.Normal("beta_region_offset", 0.0, 1.0, dims="region")
-        beta_region = pm.Deterministic(
-            "beta_region", beta_mu + beta_region_sd * beta_region_offset, dims="region"
-        )
-        if spec.province_slopes:
-            beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
-            beta_province_offset = pm.Normal("beta_province_offset", 0.0, 1.0, dims="province")
-            beta_province = pm.Deterministic(
-                "beta_province",
-                beta_region[group_of_unit] + beta_province_sd * beta_province_offset,
-                dims="province",
-            )
-        else:
-            beta_province = pm.Deterministic(
-                "beta_province", beta_region[group_of_unit], dims="province"
-            )
 
         mu_y = intercept_province[unit_idx] + beta_province[unit_idx] * x
         if has_covariates:
@@ -174,10 +142,63 @@ def build_hierarchical_iv(spec: HierarchicalIVSpec, data: ModelData) -> pm.Model
 
         # Effects per original unit of the endogenous regressor.
         ratio = data.scaling[spec.dependent]["sd"] / data.scaling[spec.endog]["sd"]
-        pm.Deterministic("effect_mu", beta_mu * ratio)
+        pm.Deterministic("effect_mu", model["beta_mu"] * ratio)
         pm.Deterministic("effect_region", beta_region * ratio, dims="region")
         pm.Deterministic("effect_province", beta_province * ratio, dims="province")
     return model
+
+
+def declare_pooled_outcome_parameters(
+    spec: HierarchicalIVSpec, priors: dict, group_of_unit: np.ndarray
+) -> tuple:
+    """Declare the outcome equation's pooled intercepts and slopes in the current model.
+
+    Intercepts and slopes of the endogenous regressor vary by province, pooled
+    within regions, non-centred at both levels (offsets ``<term>_offset``).
+    Shared by the per-observation and sufficient-statistic builders so both
+    keep the same parameters.
+
+    Returns
+    -------
+    tuple
+        ``(intercept_province, beta_region, beta_province)`` tensors.
+    """
+    # Outcome equation: intercepts pooled by region, non-centred.
+    intercept = priors["intercept"].create("intercept")
+    intercept_region_sd = priors["intercept_region_sd"].create("intercept_region_sd")
+    intercept_region_offset = pm.Normal("intercept_region_offset", 0.0, 1.0, dims="region")
+    intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
+    intercept_province_offset = pm.Normal(
+        "intercept_province_offset", 0.0, 1.0, dims="province"
+    )
+    intercept_province = pm.Deterministic(
+        "intercept_province",
+        intercept
+        + intercept_region_sd * intercept_region_offset[group_of_unit]
+        + intercept_province_sd * intercept_province_offset,
+        dims="province",
+    )
+
+    # Slopes of the endogenous regressor pooled by region, non-centred.
+    beta_mu = priors["beta_mu"].create("beta_mu")
+    beta_region_sd = priors["beta_region_sd"].create("beta_region_sd")
+    beta_region_offset = pm.Normal("beta_region_offset", 0.0, 1.0, dims="region")
+    beta_region = pm.Deterministic(
+        "beta_region", beta_mu + beta_region_sd * beta_region_offset, dims="region"
+    )
+    if spec.province_slopes:
+        beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
+        beta_province_offset = pm.Normal("beta_province_offset", 0.0, 1.0, dims="province")
+        beta_province = pm.Deterministic(
+            "beta_province",
+            beta_region[group_of_unit] + beta_province_sd * beta_province_offset,
+            dims="province",
+        )
+    else:
+        beta_province = pm.Deterministic(
+            "beta_province", beta_region[group_of_unit], dims="province"
+        )
+    return intercept_province, beta_region, beta_province
 
 
 REPORTED_PARAMETERS = (

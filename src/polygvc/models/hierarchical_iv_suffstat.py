@@ -32,7 +32,7 @@ import xarray as xr
 
 from polygvc.errors import ModelError
 from polygvc.models.data import ModelData
-from polygvc.models.hierarchical_iv import OBSERVED_NAME
+from polygvc.models.hierarchical_iv import OBSERVED_NAME, declare_pooled_outcome_parameters
 from polygvc.models.spec import HierarchicalIVSpec
 from polygvc.models.sufficient import (
     SufficientStats,
@@ -118,41 +118,9 @@ def build_hierarchical_iv_suffstat(
             fs_year = priors["fs_year"].create("fs_year", dims="year")
             a_u_parts.append(-fs_year)
 
-        # Outcome equation: intercepts pooled by region, non-centred.
-        intercept = priors["intercept"].create("intercept")
-        intercept_region_sd = priors["intercept_region_sd"].create("intercept_region_sd")
-        intercept_region_offset = pm.Normal("intercept_region_offset", 0.0, 1.0, dims="region")
-        intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
-        intercept_province_offset = pm.Normal(
-            "intercept_province_offset", 0.0, 1.0, dims="province"
+        intercept_province, beta_region, beta_province = declare_pooled_outcome_parameters(
+            spec, priors, group_of_unit
         )
-        intercept_province = pm.Deterministic(
-            "intercept_province",
-            intercept
-            + intercept_region_sd * intercept_region_offset[group_of_unit]
-            + intercept_province_sd * intercept_province_offset,
-            dims="province",
-        )
-
-        # Slopes of the endogenous regressor pooled by region, non-centred.
-        beta_mu = priors["beta_mu"].create("beta_mu")
-        beta_region_sd = priors["beta_region_sd"].create("beta_region_sd")
-        beta_region_offset = pm.Normal("beta_region_offset", 0.0, 1.0, dims="region")
-        beta_region = pm.Deterministic(
-            "beta_region", beta_mu + beta_region_sd * beta_region_offset, dims="region"
-        )
-        if spec.province_slopes:
-            beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
-            beta_province_offset = pm.Normal("beta_province_offset", 0.0, 1.0, dims="province")
-            beta_province = pm.Deterministic(
-                "beta_province",
-                beta_region[group_of_unit] + beta_province_sd * beta_province_offset,
-                dims="province",
-            )
-        else:
-            beta_province = pm.Deterministic(
-                "beta_province", beta_region[group_of_unit], dims="province"
-            )
 
         a_e_parts = [
             -beta_province[:, None],
@@ -184,7 +152,7 @@ def build_hierarchical_iv_suffstat(
 
         # Effects per original unit of the endogenous regressor.
         ratio = stats.scaling[spec.dependent]["sd"] / stats.scaling[spec.endog]["sd"]
-        pm.Deterministic("effect_mu", beta_mu * ratio)
+        pm.Deterministic("effect_mu", model["beta_mu"] * ratio)
         pm.Deterministic("effect_region", beta_region * ratio, dims="region")
         pm.Deterministic("effect_province", beta_province * ratio, dims="province")
     return model
