@@ -234,7 +234,7 @@ def test_finished_run_needs_overwrite(tmp_path, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert refused.exit_code == 2, refused.output
-    assert "holds a finished run" in " ".join(refused.output.split())
+    assert "contains a finished run" in " ".join(refused.output.split())
     assert (out / "manifest.json").read_text(encoding="utf-8") == '{"finished": true}'
     # With --overwrite the run goes on to sampling (stubbed here).
     assert isinstance(replaced.exception, Sampled), replaced.output

@@ -3,7 +3,7 @@
 User errors (:class:`~polygvc.errors.PolygvcError`) are printed as one
 paragraph and end the program with a non-zero status; a Python traceback is
 shown only with ``--debug``. SIGTERM is handled like Ctrl-C: the current stage
-stops, files already written stay complete, and the program says what was saved.
+stops, files already written stay complete, and the program lists what was saved.
 """
 
 from __future__ import annotations

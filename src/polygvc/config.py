@@ -45,7 +45,7 @@ class RunSection(_Section):
 
 
 class DataSection(_Section):
-    """Where the analysis panel comes from."""
+    """Source of the analysis panel and its key columns."""
 
     source: Literal["china_provinces", "panel_file"] = Field(
         "china_provinces",

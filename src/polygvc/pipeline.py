@@ -54,7 +54,7 @@ SCENARIOS_FILE = "scenarios.csv"
 
 @dataclass
 class RunResult:
-    """What :func:`run` produced: the run folder, its files, and the main objects."""
+    """Output of :func:`run`: the run folder, its files, and the main objects."""
 
     run_dir: Path
     files: dict[str, Path]
@@ -77,7 +77,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> Path:
-    """Create the run folder, refusing to replace a finished run unless told to.
+    """Create the run folder; reject a finished run unless ``overwrite`` is set.
 
     A run is finished when its ``manifest.json`` exists. A folder left by an
     interrupted run (no manifest) is reused; its complete files stay until
@@ -90,7 +90,7 @@ def prepare_run_dir(out: Path, overwrite: bool) -> Path:
         )
     if (out / MANIFEST_FILE).exists() and not overwrite:
         raise RunDirectoryError(
-            f"Run folder {out} holds a finished run ({MANIFEST_FILE} exists). polygvc does not "
+            f"Run folder {out} contains a finished run ({MANIFEST_FILE} exists). polygvc does not "
             "overwrite finished runs. Fix: choose another --out folder, or pass --overwrite "
             "to replace it."
         )

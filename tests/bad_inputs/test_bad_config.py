@@ -143,7 +143,7 @@ def test_finished_run_folder(cli, tmp_path, rng):
     out = tmp_path / "finished"
     out.mkdir()
     (out / "manifest.json").write_text("{}", encoding="utf-8")
-    message = assert_user_error(cli("run", config, "--out", out), str(out), "holds a finished run")
+    message = assert_user_error(cli("run", config, "--out", out), str(out), "contains a finished run")
     assert "pass --overwrite" in message
     assert (out / "manifest.json").read_text(encoding="utf-8") == "{}"
 
