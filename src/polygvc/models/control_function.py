@@ -91,7 +91,7 @@ from polygvc.models.cf_threshold import (
     regime_coords,
 )
 from polygvc.models.data import ModelData
-from polygvc.models.priors import Prior
+from polygvc.models.priors import Prior, prior_from_setting
 from polygvc.models.spec import DEFAULT_PRIORS, HierarchicalIVSpec
 from polygvc.models.threshold import ThresholdKernel
 
@@ -150,17 +150,13 @@ def _resolve_cf_priors(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], di
                 f"Unknown prior name 'model.priors.{name}'.{hint} Valid names for "
                 f"control-function models: {', '.join(valid)}."
             )
-        if isinstance(value, Prior):
-            prior = Prior(value.dist, name=name, **value.params)
-        else:
-            setting = dict(value)
-            dist = setting.pop("dist", None)
-            if dist is None:
-                raise ConfigError(
-                    f"Prior 'model.priors.{name}' has no 'dist'. Fix: write it as "
-                    f"{CF_DEFAULT_PRIORS[name].example()}."
-                )
-            prior = Prior(dist, name=f"model.priors.{name}", **setting)
+        prior = prior_from_setting(
+            value,
+            name=name,
+            label=f"Prior 'model.priors.{name}'",
+            default=CF_DEFAULT_PRIORS[name],
+            prior_name=f"model.priors.{name}",
+        )
         if name in _CF_SCALE_PARAMETERS and not prior.positive:
             raise ConfigError(
                 f"Prior 'model.priors.{name}' is a scale parameter and needs a positive "

@@ -42,7 +42,7 @@ import pytensor.tensor as pt
 from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.hierarchical_iv import OBSERVED_NAME
 from polygvc.models.likelihoods import bivariate_normal
-from polygvc.models.priors import Prior
+from polygvc.models.priors import Prior, prior_from_setting
 
 __all__ = [
     "LINEAR_IV_PRIORS",
@@ -99,17 +99,13 @@ def resolve_linear_iv_priors(overrides: Mapping[str, Any] | None) -> dict[str, P
                 f"Unknown linear IV prior name {name!r}.{hint} Valid names: "
                 f"{', '.join(sorted(LINEAR_IV_PRIORS))}."
             )
-        if isinstance(value, Prior):
-            prior = Prior(value.dist, name=name, **value.params)
-        else:
-            spec = dict(value)
-            dist = spec.pop("dist", None)
-            if dist is None:
-                raise ConfigError(
-                    f"Linear IV prior {name!r} has no 'dist'. Fix: write it as "
-                    f"{LINEAR_IV_PRIORS[name].example()}."
-                )
-            prior = Prior(dist, name=name, **spec)
+        prior = prior_from_setting(
+            value,
+            name=name,
+            label=f"Linear IV prior {name!r}",
+            default=LINEAR_IV_PRIORS[name],
+            prior_name=name,
+        )
         if name == "sigma" and not prior.positive:
             raise ConfigError(
                 f"Linear IV prior 'sigma' is {prior}, which allows negative values. Fix: use a "

@@ -8,6 +8,7 @@ any model is built, with a message naming the prior and the fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,3 +122,35 @@ class Prior:
     def __str__(self) -> str:
         args = ", ".join(f"{key}={value:g}" for key, value in self.params.items())
         return f"{self.dist}({args})"
+
+
+def prior_from_setting(
+    value: Prior | Mapping[str, Any], *, name: str, label: str, default: Prior, prior_name: str
+) -> Prior:
+    """Return a :class:`Prior` from a ``Prior`` or a mapping ``{"dist": ..., **params}``.
+
+    Parameters
+    ----------
+    value : Prior or mapping
+        The user's setting.
+    name : str
+        Parameter name; a given ``Prior`` is renamed to it.
+    label : str
+        How error messages refer to the setting, e.g. ``"Prior 'model.priors.beta_mu'"``.
+    default : Prior
+        The default prior, shown as an example in the error message.
+    prior_name : str
+        Name given to a prior built from a mapping (appears in its own errors).
+
+    Raises
+    ------
+    ConfigError
+        The mapping has no ``dist``, or the distribution or parameters are invalid.
+    """
+    if isinstance(value, Prior):
+        return Prior(value.dist, name=name, **value.params)
+    setting = dict(value)
+    dist = setting.pop("dist", None)
+    if dist is None:
+        raise ConfigError(f"{label} has no 'dist'. Fix: write it as {default.example()}.")
+    return Prior(dist, name=prior_name, **setting)

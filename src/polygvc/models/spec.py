@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polygvc.errors import ConfigError
-from polygvc.models.priors import Prior
+from polygvc.models.priors import Prior, prior_from_setting
 
 
 def _defaults() -> dict[str, Prior]:
@@ -80,17 +80,13 @@ def resolve_priors(overrides: Mapping[str, Any] | None) -> dict[str, Prior]:
                 f"Unknown prior name 'model.priors.{name}'.{hint} Valid names: "
                 f"{', '.join(sorted(DEFAULT_PRIORS))}."
             )
-        if isinstance(value, Prior):
-            prior = Prior(value.dist, name=name, **value.params)
-        else:
-            spec = dict(value)
-            dist = spec.pop("dist", None)
-            if dist is None:
-                raise ConfigError(
-                    f"Prior 'model.priors.{name}' has no 'dist'. Fix: write it as "
-                    f"{DEFAULT_PRIORS[name].example()}."
-                )
-            prior = Prior(dist, name=f"model.priors.{name}", **spec)
+        prior = prior_from_setting(
+            value,
+            name=name,
+            label=f"Prior 'model.priors.{name}'",
+            default=DEFAULT_PRIORS[name],
+            prior_name=f"model.priors.{name}",
+        )
         if name in _SCALE_PARAMETERS and not prior.positive:
             raise ConfigError(
                 f"Prior 'model.priors.{name}' is a scale parameter and needs a positive "

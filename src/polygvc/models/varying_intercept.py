@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 
 from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.hierarchical_iv import OBSERVED_NAME
-from polygvc.models.priors import Prior
+from polygvc.models.priors import Prior, prior_from_setting
 
 __all__ = [
     "VARYING_INTERCEPT_PRIORS",
@@ -86,17 +86,13 @@ def resolve_varying_intercept_priors(overrides: Mapping[str, Any] | None) -> dic
                 f"Unknown varying-intercept prior name {name!r}.{hint} Valid names: "
                 f"{', '.join(sorted(VARYING_INTERCEPT_PRIORS))}."
             )
-        if isinstance(value, Prior):
-            prior = Prior(value.dist, name=name, **value.params)
-        else:
-            spec = dict(value)
-            dist = spec.pop("dist", None)
-            if dist is None:
-                raise ConfigError(
-                    f"Varying-intercept prior {name!r} has no 'dist'. Fix: write it as "
-                    f"{VARYING_INTERCEPT_PRIORS[name].example()}."
-                )
-            prior = Prior(dist, name=name, **spec)
+        prior = prior_from_setting(
+            value,
+            name=name,
+            label=f"Varying-intercept prior {name!r}",
+            default=VARYING_INTERCEPT_PRIORS[name],
+            prior_name=name,
+        )
         if name in _SCALES and not prior.positive:
             raise ConfigError(
                 f"Varying-intercept prior {name!r} is {prior}, which allows negative values. "
