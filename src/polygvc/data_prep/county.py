@@ -14,7 +14,7 @@ Sources (registry datasets, read through :func:`polygvc.data_prep.registry.fetch
   yearbook by county, sheet 七普（年鉴）. Columns 区划代码, 省, 市, 区县 and
   人口数_合计. It lists 45 development zones and other functional areas
   without a code, and one zone (五台山风景名胜区) with the code 170971 whose
-  province prefix 17 does not exist (the 省 column says 山西省, 14).
+  province prefix 17 does not exist (the 省 column gives 山西省, 14).
 * ``county2020_tudigong/population.csv``: the 2020 census tabulation by
   county compiled in GitHub thebamboogrove/tudigong, columns ``CODE``,
   ``NAME``, ``POPU``; it gives the development zones codes ``xxxx7x``.
