@@ -7,9 +7,10 @@ import pandas as pd
 import pymc as pm
 import pytest
 
-from polygvc.errors import DataError, ModelError
+from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.data import prepare_model_data
 from polygvc.models.hierarchical_iv import build_hierarchical_iv
+from polygvc.models.pooling import AUTO_CENTRED_MIN_ROWS, use_centred
 from polygvc.models.spec import HierarchicalIVSpec
 
 
@@ -134,3 +135,63 @@ def test_single_region_rejected(iv_panel, spec):
     expected = r"All model rows of the panel are in one region \('East'\)"
     with pytest.raises(ModelError, match=expected):
         prepare_model_data(iv_panel, spec)
+
+
+def test_centred_graph_free_variables(iv_panel):
+    spec = HierarchicalIVSpec(
+        dependent="y", endog="x", instruments=["z"], controls=["w"], parameterization="centred"
+    )
+    model = build_hierarchical_iv(spec, prepare_model_data(iv_panel, spec))
+    free = {rv.name for rv in model.free_RVs}
+    deterministics = {d.name for d in model.deterministics}
+    for name in ("intercept_province", "beta_province"):
+        assert name in free, name
+        assert f"{name}_offset" in deterministics, name
+    # The region level stays non-centred in both forms.
+    for name in ("intercept_region_offset", "beta_region_offset"):
+        assert name in free, name
+    assert model.named_vars_to_dims["intercept_province_offset"] == ("province",)
+
+
+def test_parameterization_auto_rule():
+    assert use_centred("auto", [AUTO_CENTRED_MIN_ROWS, 500]) is True
+    assert use_centred("auto", [AUTO_CENTRED_MIN_ROWS - 1, 500]) is False
+    assert use_centred("auto", []) is False
+    assert use_centred("centred", [1]) is True
+    assert use_centred("non_centred", [10_000]) is False
+
+
+def test_parameterization_invalid_message():
+    with pytest.raises(ConfigError, match=r"model.parameterization = 'center' is not one of"):
+        HierarchicalIVSpec(dependent="y", endog="x", instruments=["z"], parameterization="center")
+
+
+def test_centred_and_non_centred_same_likelihood(iv_panel):
+    """At matching parameter values both forms give the same data log-likelihood."""
+    models = {}
+    for form in ("non_centred", "centred"):
+        spec = HierarchicalIVSpec(
+            dependent="y", endog="x", instruments=["z"], controls=["w"], parameterization=form
+        )
+        models[form] = build_hierarchical_iv(spec, prepare_model_data(iv_panel, spec))
+    non_centred, centred = models["non_centred"], models["centred"]
+    rng = np.random.default_rng(3)
+    point = {
+        name: value + rng.normal(scale=0.5, size=np.shape(value))
+        for name, value in non_centred.initial_point().items()
+    }
+    province_terms = ("intercept_province", "beta_province")
+    outputs = non_centred.replace_rvs_by_values([non_centred[name] for name in province_terms])
+    evaluate = pm.compile(non_centred.value_vars, outputs, on_unused_input="ignore")
+    terms = evaluate(**point)
+    centred_point = {
+        name: value for name, value in point.items()
+        if name not in {f"{term}_offset" for term in province_terms}
+    }
+    centred_point.update(dict(zip(province_terms, terms, strict=True)))
+    assert set(centred_point) == set(centred.initial_point())
+
+    def loglik(model, values):
+        return model.compile_logp(vars=[model["outcomes"]])(values)
+
+    assert loglik(centred, centred_point) == pytest.approx(loglik(non_centred, point), rel=1e-10)

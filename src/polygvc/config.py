@@ -164,6 +164,15 @@ class ModelSection(_Section):
         True, description="Province-varying slopes of the endogenous regressor, pooled by region."
     )
     lkj_eta: float = Field(2.0, gt=0, description="LKJ shape of the error correlation prior.")
+    parameterization: Literal["auto", "centred", "non_centred"] = Field(
+        "auto",
+        description=(
+            "Form of the pooled province terms of the hierarchical IV models: 'non_centred' "
+            "(offsets are the free variables; best when provinces have few rows), 'centred' "
+            "(best when every province has many rows), or 'auto' (centred when every province "
+            "has at least 50 rows). Region terms are always non-centred."
+        ),
+    )
     priors: dict[str, PriorSetting] = Field(
         default_factory=dict,
         description="Prior overrides by parameter name; unknown names are errors.",

@@ -14,13 +14,18 @@ the error correlation. On standardised data, for row :math:`i` in unit
         \Sigma = \operatorname{diag}(\sigma)\, \Omega \operatorname{diag}(\sigma),
         \quad \Omega \sim \operatorname{LKJ}(\eta)
 
-with partial pooling of the intercepts and slopes, non-centred at both levels:
+with partial pooling of the intercepts and slopes, written non-centred at both
+levels when provinces have few rows:
 
 .. math::
 
     \beta_{r} &= \beta_\mu + s^{\beta}_{r}\, z^{\beta}_{r}, \qquad
     \beta_p = \beta_{r(p)} + s^{\beta}_{p}\, z^{\beta}_{p} \\
     \alpha_p &= \alpha_0 + s^{\alpha}_{r}\, z^{\alpha}_{r(p)} + s^{\alpha}_{p}\, z^{\alpha}_{p}
+
+With many rows per province the same prior is written centred
+(:mod:`polygvc.models.pooling`; ``spec.parameterization``), which samples
+faster there.
 
 The first stage has no unit effects: the instruments used here are constant
 within a unit, so unit effects in the first stage would absorb them. Year
@@ -40,6 +45,7 @@ import pytensor.tensor as pt
 
 from polygvc.models.data import ModelData
 from polygvc.models.likelihoods import bivariate_normal
+from polygvc.models.pooling import pooled_normal
 from polygvc.models.spec import HierarchicalIVSpec
 
 OBSERVED_NAME = "outcomes"
@@ -64,8 +70,10 @@ def build_hierarchical_iv(spec: HierarchicalIVSpec, data: ModelData) -> pm.Model
 
     Notes
     -----
-    Non-centred offsets are named ``<term>_offset``. Deterministics
-    ``beta_province``, ``beta_region``, ``intercept_province``, ``sigma``,
+    Offsets are named ``<term>_offset``; they are the free variables in the
+    non-centred form and deterministics in the centred one
+    (``spec.parameterization``). ``beta_province``, ``beta_region``,
+    ``intercept_region``, ``intercept_province``, ``sigma``,
     ``rho`` and ``effect_mu``, ``effect_region``, ``effect_province`` (original
     units) are recorded in the posterior.
 
@@ -111,8 +119,9 @@ def build_hierarchical_iv(spec: HierarchicalIVSpec, data: ModelData) -> pm.Model
             fs_year = priors["fs_year"].create("fs_year", dims="year")
             mu_x = mu_x + fs_year[time_idx]
 
+        centred = spec.centred_for(np.bincount(data.unit_idx, minlength=len(coords["province"])))
         intercept_province, beta_region, beta_province = declare_pooled_outcome_parameters(
-            spec, priors, group_of_unit
+            spec, priors, group_of_unit, centred
         )
 
         mu_y = intercept_province[unit_idx] + beta_province[unit_idx] * x
@@ -149,12 +158,16 @@ def build_hierarchical_iv(spec: HierarchicalIVSpec, data: ModelData) -> pm.Model
 
 
 def declare_pooled_outcome_parameters(
-    spec: HierarchicalIVSpec, priors: dict, group_of_unit: np.ndarray
+    spec: HierarchicalIVSpec, priors: dict, group_of_unit: np.ndarray, centred: bool = False
 ) -> tuple:
     """Declare the outcome equation's pooled intercepts and slopes in the current model.
 
     Intercepts and slopes of the endogenous regressor vary by province, pooled
-    within regions, non-centred at both levels (offsets ``<term>_offset``).
+    within regions (:func:`polygvc.models.pooling.pooled_normal`). The province
+    level is centred when ``centred`` is true. The region level is always
+    non-centred: with four regions the region sd is weakly identified, and the
+    centred form diverged in the funnel near zero sd in the benchmarks. The
+    offsets ``<term>_offset`` are in the model either way.
     Shared by the per-observation and sufficient-statistic builders so both
     keep the same parameters.
 
@@ -163,36 +176,24 @@ def declare_pooled_outcome_parameters(
     tuple
         ``(intercept_province, beta_region, beta_province)`` tensors.
     """
-    # Outcome equation: intercepts pooled by region, non-centred.
     intercept = priors["intercept"].create("intercept")
     intercept_region_sd = priors["intercept_region_sd"].create("intercept_region_sd")
-    intercept_region_offset = pm.Normal("intercept_region_offset", 0.0, 1.0, dims="region")
-    intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
-    intercept_province_offset = pm.Normal(
-        "intercept_province_offset", 0.0, 1.0, dims="province"
+    intercept_region = pooled_normal(
+        "intercept_region", intercept, intercept_region_sd, "region", False
     )
-    intercept_province = pm.Deterministic(
-        "intercept_province",
-        intercept
-        + intercept_region_sd * intercept_region_offset[group_of_unit]
-        + intercept_province_sd * intercept_province_offset,
-        dims="province",
+    intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
+    intercept_province = pooled_normal(
+        "intercept_province", intercept_region[group_of_unit], intercept_province_sd,
+        "province", centred,
     )
 
-    # Slopes of the endogenous regressor pooled by region, non-centred.
     beta_mu = priors["beta_mu"].create("beta_mu")
     beta_region_sd = priors["beta_region_sd"].create("beta_region_sd")
-    beta_region_offset = pm.Normal("beta_region_offset", 0.0, 1.0, dims="region")
-    beta_region = pm.Deterministic(
-        "beta_region", beta_mu + beta_region_sd * beta_region_offset, dims="region"
-    )
+    beta_region = pooled_normal("beta_region", beta_mu, beta_region_sd, "region", False)
     if spec.province_slopes:
         beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
-        beta_province_offset = pm.Normal("beta_province_offset", 0.0, 1.0, dims="province")
-        beta_province = pm.Deterministic(
-            "beta_province",
-            beta_region[group_of_unit] + beta_province_sd * beta_province_offset,
-            dims="province",
+        beta_province = pooled_normal(
+            "beta_province", beta_region[group_of_unit], beta_province_sd, "province", centred
         )
     else:
         beta_province = pm.Deterministic(

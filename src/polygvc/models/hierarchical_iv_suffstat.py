@@ -118,8 +118,9 @@ def build_hierarchical_iv_suffstat(
             fs_year = priors["fs_year"].create("fs_year", dims="year")
             a_u_parts.append(-fs_year)
 
+        centred = spec.centred_for(np.asarray(stats.gram)[:, 2, 2])
         intercept_province, beta_region, beta_province = declare_pooled_outcome_parameters(
-            spec, priors, group_of_unit
+            spec, priors, group_of_unit, centred
         )
 
         a_e_parts = [

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from polygvc.errors import ConfigError
+from polygvc.models.pooling import use_centred
 from polygvc.models.priors import Prior, prior_from_setting
+
+logger = logging.getLogger(__name__)
 
 
 def _defaults() -> dict[str, Prior]:
@@ -126,6 +132,10 @@ class HierarchicalIVSpec:
         Unit-varying slopes of ``endog`` partially pooled within groups.
     lkj_eta : float
         Shape of the LKJ prior on the error correlation.
+    parameterization : {"auto", "centred", "non_centred"}
+        Form of the pooled province terms
+        (:func:`polygvc.models.pooling.use_centred`): ``"auto"`` centres them
+        when every province has many rows. Region terms stay non-centred.
     priors : dict
         Prior overrides by parameter name (see :data:`DEFAULT_PRIORS`).
     labels : dict
@@ -143,6 +153,7 @@ class HierarchicalIVSpec:
     year_effects: bool = True
     province_slopes: bool = True
     lkj_eta: float = 2.0
+    parameterization: str = "auto"
     priors: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -167,7 +178,21 @@ class HierarchicalIVSpec:
                 seen[column] = role
         if self.lkj_eta <= 0:
             raise ConfigError(f"model.lkj_eta = {self.lkj_eta} must be > 0.")
+        use_centred(self.parameterization, [])  # validates the setting
         self.resolved_priors = resolve_priors(self.priors)
+
+    def centred_for(self, rows_per_unit) -> bool:
+        """Return whether the pooled terms are centred for these rows per province."""
+        centred = use_centred(self.parameterization, rows_per_unit)
+        rows = np.asarray(rows_per_unit, dtype=float)
+        logger.info(
+            "Pooled province terms declared %s (model.parameterization = %r, fewest rows "
+            "per province %s)",
+            "centred" if centred else "non-centred",
+            self.parameterization,
+            f"{rows.min():.0f}" if rows.size else "n/a",
+        )
+        return centred
 
     @property
     def covariates(self) -> list[str]:
@@ -194,6 +219,7 @@ class HierarchicalIVSpec:
             "year_effects": self.year_effects,
             "province_slopes": self.province_slopes,
             "lkj_eta": self.lkj_eta,
+            "parameterization": self.parameterization,
             "priors": {name: prior.to_dict() for name, prior in self.resolved_priors.items()},
             "labels": self.labels,
         }
@@ -218,5 +244,6 @@ class HierarchicalIVSpec:
             year_effects=model_section.year_effects,
             province_slopes=model_section.province_slopes,
             lkj_eta=model_section.lkj_eta,
+            parameterization=model_section.parameterization,
             priors=priors,
         )
