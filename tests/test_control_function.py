@@ -13,6 +13,7 @@ Logp functions are compiled in FAST_COMPILE mode to keep this tier quick.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -26,12 +27,14 @@ from scipy.stats import norm
 
 from polygvc.diagnostics.classical import classical_iv, instrumented_interactions
 from polygvc.errors import ConfigError, ModelError
+from polygvc.models.cf_spline import spline_data
 from polygvc.models.control_function import (
     ControlFunctionSpec,
     SplineSettings,
     ThresholdSettings,
     build_control_function,
     build_control_function_parts,
+    cf_data_values,
     cf_pointwise_logp,
     complete_cf_datatree,
 )
@@ -364,6 +367,71 @@ def test_spec_json_has_kind():
     assert payload["model"] == "cf_threshold"
     assert payload["threshold"]["n_grid"] == 30
     assert "threshold_delta" in payload["priors"]
+
+
+# ---------------------------------------------------------------------------
+# Refits on new data values (pm.set_data, CompiledModel.with_data)
+# ---------------------------------------------------------------------------
+
+
+def _with_new_values(data, x, y):
+    """Return ``data`` with standardised ``x`` and ``y`` replaced, scaling kept."""
+    frame = data.frame.copy()
+    for column, values in (("x", x), ("y", y)):
+        scale = data.scaling[column]
+        frame[column] = values * scale["sd"] + scale["mean"]
+    return dataclasses.replace(data, x=x, y=y, frame=frame)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"interactions": ["m"]},
+        {"kind": "cf_threshold", "threshold": ThresholdSettings(n_grid=6, variable="m")},
+        {"kind": "cf_threshold",
+         "threshold": ThresholdSettings(n_grid=5, variable="m", n_thresholds=2,
+                                        intercept_shift=True, province_varying=True)},
+    ],
+    ids=["interaction", "threshold", "double_province"],
+)
+def test_swapped_data_matches_rebuilt(panel, rng, kwargs):
+    # A model refitted through pm.Data must equal a model built on the new
+    # values: the observed pairs and the regime design follow the data.
+    spec, data, parts = _build(panel, **kwargs)
+    new_x = rng.normal(size=data.n_obs)
+    new_y = rng.normal(size=data.n_obs)
+    rebuilt = build_control_function_parts(spec, _with_new_values(data, new_x, new_y)).model
+    model = parts.model
+    for name, values in cf_data_values(parts, new_x, new_y).items():
+        model.set_data(name, values)
+    swapped_logp = model.compile_logp(mode=MODE)
+    rebuilt_logp = rebuilt.compile_logp(mode=MODE)
+    for _ in range(3):
+        point = _random_point(model, rng)
+        a, b = swapped_logp(point), rebuilt_logp(point)
+        assert abs(a - b) < 1e-8, (a, b)
+
+
+def test_spline_data_reproduces_basis(panel):
+    _, data, parts = _build(panel, kind="cf_spline", spline=SplineSettings(n_knots=3))
+    values = spline_data(parts.spline, data.x)
+    assert np.max(np.abs(values["spline_basis"] - parts.spline.basis.basis)) < 1e-12
+    assert np.max(np.abs(values["spline_slope_basis"] - parts.spline.slope_basis)) < 1e-12
+
+
+def test_spline_swap_moves_basis(panel):
+    _, data, parts = _build(panel, kind="cf_spline", spline=SplineSettings(n_knots=3))
+    values = cf_data_values(parts, data.x + 0.5, data.y)
+    assert set(values) == {"x", "y", "spline_basis", "spline_slope_basis"}, set(values)
+    # Rows still sum to one at the new x, and the basis changed.
+    assert np.max(np.abs(values["spline_basis"].sum(axis=1) - 1.0)) < 1e-12
+    assert np.max(np.abs(values["spline_basis"] - parts.spline.basis.basis)) > 0.01
+
+
+def test_data_values_reject_other_rows(panel):
+    _, data, parts = _build(panel)
+    with pytest.raises(ModelError, match=r"x of shape \(5,\).*built with x of shape \(36, 1\)"):
+        cf_data_values(parts, np.zeros(5), np.zeros(5))
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from polygvc.models.threshold import (
     marginal_threshold_loglik,
     prepare_threshold_kernel,
     regime_index,
+    tensor_kernel,
     threshold_grid,
     threshold_loglik_grid,
     threshold_pairs,
@@ -145,6 +146,39 @@ def test_double_threshold_matches_brute_force(sim):
     expected = logsumexp(np.array(table) + kernel.log_prior)
     got = _compile_marginal(kernel, 1, (2, 1))(resid, delta, 0.6)
     assert abs(got - expected) < 1e-10, f"PyTensor {got} vs brute force {expected}"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"n_thresholds": 2, "min_gap": 2, "intercept": True, "groups": "thirds"}],
+    ids=["single", "double_intercept_groups"],
+)
+def test_tensor_kernel_matches_numpy(sim, options):
+    # The graph kernel at new data must equal a NumPy kernel prepared on that data.
+    options = dict(options)
+    if options.get("groups") == "thirds":
+        options["groups"] = sim["unit"] % 3
+    grid = threshold_grid(sim["q"], n_grid=8, trim=0.15)
+    template = prepare_threshold_kernel(sim["q"], sim["x"], grid, **options)
+    q_new, x_new = sim["q"][::-1].copy(), sim["x"] * 2.0 + 1.0
+    expected = prepare_threshold_kernel(q_new, x_new, grid, **options)
+    q, x = pt.vector("q"), pt.vector("x")
+    graph = tensor_kernel(template, q, x)
+    outputs = [graph.design, graph.gram] + ([graph.cross] if graph.cross is not None else [])
+    values = pytensor.function([q, x], outputs)(q_new, x_new)
+    references = [expected.design, expected.gram] + (
+        [expected.cross] if expected.cross is not None else []
+    )
+    for got, reference in zip(values, references, strict=True):
+        assert got.shape == reference.shape, (got.shape, reference.shape)
+        assert np.max(np.abs(got - reference)) < 1e-10, np.max(np.abs(got - reference))
+
+
+def test_tensor_kernel_rejects_fixed_effects(sim):
+    grid = threshold_grid(sim["q"], n_grid=8)
+    kernel = prepare_threshold_kernel(sim["q"], sim["x"], grid, fixed_effects=sim["unit"])
+    with pytest.raises(ModelError, match="only kernels prepared without fixed_effects"):
+        tensor_kernel(kernel, pt.vector("q"), pt.vector("x"))
 
 
 def test_coef_path_matches_resid_path(sim):

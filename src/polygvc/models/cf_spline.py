@@ -38,7 +38,13 @@ import pytensor.tensor as pt
 from polygvc.errors import ConfigError
 from polygvc.models.splines import SplineBasis, bspline_basis, pspline_coefficients, quantile_knots
 
-__all__ = ["SplineDesign", "SplineSettings", "add_spline_term", "prepare_spline_design"]
+__all__ = [
+    "SplineDesign",
+    "SplineSettings",
+    "add_spline_term",
+    "prepare_spline_design",
+    "spline_data",
+]
 
 # Half-width of the central difference used for the average slope (standardised x).
 _DERIVATIVE_STEP = 1e-4
@@ -150,6 +156,36 @@ def prepare_spline_design(x: np.ndarray, settings: SplineSettings, name: str) ->
     return SplineDesign(basis, x_grid, grid_basis, zero_basis, slope_basis)
 
 
+def _basis_at(design: SplineDesign, x: np.ndarray) -> np.ndarray:
+    basis = design.basis
+    interior = basis.knots[basis.degree + 1 : basis.knots.size - basis.degree - 1]
+    return bspline_basis(x, interior, basis.boundary, basis.degree).basis
+
+
+def spline_data(design: SplineDesign, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Evaluate the model's basis data at new values of the endogenous regressor.
+
+    Parameters
+    ----------
+    design : SplineDesign
+        The design the model was built with. Its knots and boundary are kept.
+    x : numpy.ndarray, shape (n_obs,)
+        New standardised values of the endogenous regressor on the model rows.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``spline_basis`` and ``spline_slope_basis``, shape (n_obs, n_basis),
+        to pass with ``x`` to ``pm.set_data`` or ``CompiledModel.with_data``.
+        Values outside the boundary use the linear extension of
+        :func:`~polygvc.models.splines.bspline_basis`.
+    """
+    x = np.asarray(x, dtype=float)
+    step = _DERIVATIVE_STEP
+    slope = (_basis_at(design, x + step) - _basis_at(design, x - step)) / (2.0 * step)
+    return {"spline_basis": _basis_at(design, x), "spline_slope_basis": slope}
+
+
 def add_spline_term(
     design: SplineDesign,
     priors: dict[str, Any],
@@ -178,6 +214,9 @@ def add_spline_term(
 
     Notes
     -----
+    The basis and its derivative at the rows are ``pm.Data``
+    (``spline_basis``, ``spline_slope_basis``), and :func:`spline_data`
+    gives their values for new ``x`` at the same knots.
     Creates ``spline`` (knot), ``spline_offset``, ``spline_sigma`` and, with
     province deviations, ``spline_province`` (province, knot),
     ``spline_province_offset`` and ``spline_province_sigma``. Deterministics:
@@ -188,6 +227,7 @@ def add_spline_term(
     ``effect_ame`` in original units is added by the caller.
     """
     basis = pm.Data("spline_basis", design.basis.basis, dims=("obs", "knot"))
+    slope_basis = pm.Data("spline_slope_basis", design.slope_basis, dims=("obs", "knot"))
     common, by_province = pspline_coefficients(
         "spline",
         design.n_basis,
@@ -206,7 +246,5 @@ def add_spline_term(
     )
     pm.Deterministic("spline_curve", curve, dims="x_grid")
     pm.Deterministic("effect_curve", curve * y_sd, dims="x_grid")
-    pm.Deterministic(
-        "spline_ame", pt.dot(pt.as_tensor_variable(design.slope_basis), common).mean()
-    )
+    pm.Deterministic("spline_ame", pt.dot(slope_basis, common).mean())
     return fitted

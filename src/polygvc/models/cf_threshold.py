@@ -59,6 +59,7 @@ from polygvc.models.threshold import (
     conditional_pointwise_loglik,
     marginal_threshold_loglik,
     prepare_threshold_kernel,
+    tensor_kernel,
     threshold_grid,
     threshold_posterior,
 )
@@ -168,12 +169,17 @@ def add_threshold_term(
     sigma_eps: Any,
     beta_mu: Any,
     ratio: float,
+    *,
+    q: Any,
+    x_regime: Any,
 ) -> Any:
     """Add the slope changes and the grid-marginal likelihood to the current model.
 
     Parameters
     ----------
     kernel : ThresholdKernel
+        NumPy kernel of the model data. Its grid and groups are kept, and
+        its regime design is rebuilt in the graph from ``q`` and ``x_regime``.
     priors : dict
         Resolved priors; uses ``threshold_delta`` and ``intercept_delta``.
     resid : tensor, shape (n_obs,)
@@ -185,6 +191,10 @@ def add_threshold_term(
         Population slope in the high regime (for the reported regime slopes).
     ratio : float
         ``sd(y) / sd(x)`` to report slopes in original units.
+    q, x_regime : tensor, shape (n_obs,)
+        Standardised threshold variable and endogenous regressor as model
+        data, so that swapping new data values in also changes the regime
+        design (:func:`polygvc.models.threshold.tensor_kernel`).
 
     Returns
     -------
@@ -211,8 +221,9 @@ def add_threshold_term(
         parts = [intercept_delta, slope_delta]
     delta = pt.stack(parts, axis=-1)  # (k,) or (2, k)
 
+    graph_kernel = tensor_kernel(kernel, q, x_regime)
     pm.Potential(
-        "threshold_loglik", marginal_threshold_loglik(kernel, delta, sigma_eps, resid=resid)
+        "threshold_loglik", marginal_threshold_loglik(graph_kernel, delta, sigma_eps, resid=resid)
     )
 
     if double:

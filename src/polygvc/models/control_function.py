@@ -82,6 +82,7 @@ from polygvc.models.cf_spline import (
     SplineSettings,
     add_spline_term,
     prepare_spline_design,
+    spline_data,
 )
 from polygvc.models.cf_threshold import (
     ThresholdSettings,
@@ -109,6 +110,7 @@ __all__ = [
     "ThresholdSettings",
     "build_control_function",
     "build_control_function_parts",
+    "cf_data_values",
     "cf_pointwise_logp",
     "complete_cf_datatree",
 ]
@@ -692,7 +694,16 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
         if spec.kind == "cf_threshold":
             assert kernel is not None and beta_mu is not None
             resid = y - mu_y - control
-            delta = add_threshold_term(kernel, priors, resid, sigma_eps, beta_mu, ratio)
+            # The regime design is computed in the graph from model data, so a
+            # refit on new data values (pm.set_data, CompiledModel.with_data)
+            # moves the regimes. The grid stays the one built from this data.
+            if q_name in endog:
+                q_data = X_all[:, endog.index(q_name)]
+            else:
+                q_data = pm.Data("threshold_variable", q, dims="obs")
+            delta = add_threshold_term(
+                kernel, priors, resid, sigma_eps, beta_mu, ratio, q=q_data, x_regime=x
+            )
             outputs = {
                 "resid": resid,
                 "delta": delta,
@@ -717,7 +728,9 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
             cond_mean_y = mu_y + control
             include_outcome = True
 
-        observed = np.column_stack([X, data.y])
+        # Built from the pm.Data variables (not copied as constants), so the
+        # likelihood reads swapped-in data values.
+        observed = pt.concatenate([X_all, y[:, None]], axis=1)
 
         def logp(value, mu_x, cond_mean_y, chol_vv, sigma_eps, equation_template):
             return cf_pointwise_logp(
@@ -801,6 +814,56 @@ def build_control_function(spec: ControlFunctionSpec, data: ModelData) -> pm.Mod
     ('interaction',)
     """
     return build_control_function_parts(spec, data).model
+
+
+def cf_data_values(parts: CFParts, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Return every ``pm.Data`` value that changes when ``x`` and ``y`` change.
+
+    Parameters
+    ----------
+    parts : CFParts
+        The built model and its design.
+    x : numpy.ndarray, shape (n_obs,) or (n_obs, K)
+        New standardised endogenous regressors on the model rows (K columns
+        with extra endogenous regressors, ``endog`` first).
+    y : numpy.ndarray, shape (n_obs,)
+        New standardised outcome.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``x``, ``y``, ``X_endog`` (K > 1) and, for ``cf_spline``, the basis at
+        the new ``x`` (:func:`~polygvc.models.cf_spline.spline_data`). Pass it to
+        ``pm.set_data`` or nutpie's ``CompiledModel.with_data``.
+
+    Raises
+    ------
+    ModelError
+        ``x`` or ``y`` has a shape other than the model's.
+
+    Notes
+    -----
+    What the builder derived from the data stays as built: the
+    standardisation, the threshold grid, the spline knots and boundary. The
+    threshold regimes follow the new values because the regime design is
+    computed in the graph. Instruments, covariates, the grouping and a
+    threshold variable that is not endogenous stay the model's.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    X = x[:, None] if x.ndim == 1 else x
+    if X.shape != parts.X.shape or y.shape != parts.y.shape:
+        raise ModelError(
+            f"New data have x of shape {x.shape} and y of shape {y.shape}, but the model was "
+            f"built with x of shape {parts.X.shape} and y of shape {parts.y.shape}. Fix: pass "
+            "values for the same rows and endogenous regressors, or rebuild the model."
+        )
+    values = {"x": X[:, 0], "y": y}
+    if X.shape[1] > 1:
+        values["X_endog"] = X
+    if parts.spline is not None:
+        values.update(spline_data(parts.spline, X[:, 0]))
+    return values
 
 
 def complete_cf_datatree(

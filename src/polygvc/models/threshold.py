@@ -37,7 +37,7 @@ Econometrica 68, 575-603.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -62,6 +62,7 @@ __all__ = [
     "marginal_threshold_loglik",
     "prepare_threshold_kernel",
     "regime_index",
+    "tensor_kernel",
     "threshold_grid",
     "threshold_loglik_grid",
     "threshold_pairs",
@@ -543,6 +544,68 @@ def _pair_cross(design: np.ndarray, onehot: np.ndarray, pairs: np.ndarray) -> np
         product = (block @ block.T).reshape(n_grid, k, n_grid, k)
         full[:, :, j] = product.transpose(0, 2, 1, 3)
     return full[pairs[:, 0], pairs[:, 1]]
+
+
+def tensor_kernel(
+    kernel: ThresholdKernel, q: Any, x_regime: Any, *, lower_inclusive: bool = True
+) -> ThresholdKernel:
+    """Recompute the data-dependent arrays of a kernel as PyTensor expressions.
+
+    Parameters
+    ----------
+    kernel : ThresholdKernel
+        From :func:`prepare_threshold_kernel` without ``fixed_effects``,
+        ``keep_rows``, ``y`` or ``x_fixed``.
+    q : tensor, shape (n_obs,)
+        Threshold variable, e.g. a ``pm.Data`` variable.
+    x_regime : tensor, shape (n_obs,)
+        The one regressor whose slope changes (a column of ones is put first
+        when the kernel has an intercept shift).
+    lower_inclusive : bool, default True
+        As given to :func:`prepare_threshold_kernel`.
+
+    Returns
+    -------
+    ThresholdKernel
+        A copy whose ``design``, ``gram`` and ``cross`` are tensors built from
+        ``q`` and ``x_regime``; the grid, groups and prior are the kernel's.
+        It is meant for the model graph (:func:`marginal_threshold_loglik`):
+        a model whose ``q`` and ``x_regime`` are ``pm.Data`` then stays
+        correct when new values are swapped in (``pm.set_data``, nutpie's
+        ``CompiledModel.with_data``). The NumPy kernel is still what
+        :func:`threshold_posterior` needs after sampling.
+
+    Raises
+    ------
+    ModelError
+        The kernel was prepared with fixed effects, kept rows or linear
+        statistics, which this function does not rebuild.
+
+    Notes
+    -----
+    For a pair ``a < b`` of a double threshold,
+    ``1[q <= gamma_a] 1[q <= gamma_b] = 1[q <= gamma_a]``, so
+    ``D_a' H_j D_b = D_a' H_j D_a``: the cross-product of a pair is the Gram
+    matrix of its lower point, and no pair loop is needed in the graph.
+    """
+    if kernel.linear is not None or not np.all(kernel.row_weight == 1.0):
+        raise ModelError(
+            "tensor_kernel rebuilds only kernels prepared without fixed_effects, keep_rows, y "
+            "or x_fixed. Fix: use the NumPy kernel for fixed-effects and coef-path models."
+        )
+    grid = pt.as_tensor_variable(kernel.grid)
+    compare = pt.le if lower_inclusive else pt.lt
+    lower = pt.cast(compare(q[None, :], grid[:, None]), "float64")  # (G, N)
+    columns = [x_regime]
+    if kernel.regressor_names and kernel.regressor_names[0] == "intercept":
+        columns = [pt.ones_like(x_regime), x_regime]
+    design = lower[:, :, None] * pt.stack(columns, axis=-1)[None, :, :]  # (G, N, k)
+    outer = design[:, :, :, None] * design[:, :, None, :]  # (G, N, k, k)
+    onehot = pt.as_tensor_variable(kernel.group_onehot)
+    gram = pt.tensordot(outer, onehot, axes=[[1], [0]]).transpose(0, 3, 1, 2)  # (G, J, k, k)
+    cross = None if kernel.pairs is None else gram[kernel.pairs[:, 0]]
+    # The dataclass fields are typed as arrays, but here they hold tensors.
+    return replace(kernel, design=design, gram=gram, cross=cross)  # type: ignore[arg-type]
 
 
 def _linear_statistics(
