@@ -29,6 +29,25 @@ def test_rank_counts_draws_below():
     assert rank_of_truth(draws, 2.0) == 4
 
 
+def test_rank_ties_split_at_random():
+    # A discrete parameter whose draws all equal the truth: a random split
+    # spreads the rank over 0..L, the fixed split puts it at L // 2.
+    draws = np.zeros(19)
+    rng = np.random.default_rng(4)
+    ranks = np.array([rank_of_truth(draws, 0.0, rng) for _ in range(4000)])
+    counts = np.bincount(ranks, minlength=20)
+    assert counts.size == 20, counts
+    assert counts.min() > 150, counts
+    assert rank_of_truth(draws, 0.0) == 9
+
+
+def test_rank_ties_below_and_above():
+    draws = np.array([0.0, 1.0, 1.0, 1.0, 2.0])
+    rng = np.random.default_rng(5)
+    ranks = {rank_of_truth(draws, 1.0, rng) for _ in range(200)}
+    assert ranks == {1, 2, 3, 4}, ranks
+
+
 def test_thin_draws_keeps_count():
     thinned = thin_draws(np.arange(800.0), 99)
     assert thinned.shape == (99,), f"shape {thinned.shape}"

@@ -54,9 +54,11 @@ __all__ = [
     "SBCProblem",
     "SBCResult",
     "SBCSettings",
+    "draw_to_dict",
     "hierarchical_iv_problem",
     "iv_problem_from_data",
     "plot_sbc",
+    "prior_draws",
     "run_sbc",
     "sbc_client",
     "sbc_uniformity",
@@ -126,6 +128,12 @@ class SBCProblem:
         per element, labelled ``name[coord]``.
     description : str
         One line for reports: data sizes and settings.
+    recover : callable or None
+        ``recover(posterior, updates, seed) -> posterior``, run on the worker
+        after sampling: adds ranked quantities that NUTS does not sample,
+        e.g. a threshold summed out of the likelihood and drawn per posterior
+        draw afterwards. ``posterior`` is an ``xarray.Dataset`` with dims
+        ``chain`` and ``draw``.
     """
 
     name: str
@@ -133,6 +141,7 @@ class SBCProblem:
     simulate: Callable[[Any, int, int], list[tuple[dict[str, Any], dict[str, np.ndarray]]]]
     parameters: tuple[str, ...]
     description: str = ""
+    recover: Callable[[xr.Dataset, Mapping[str, np.ndarray], int], xr.Dataset] | None = None
 
 
 @dataclass
@@ -185,18 +194,33 @@ def thin_draws(draws: np.ndarray, n_rank_draws: int) -> np.ndarray:
     return draws[::step][:n_rank_draws]
 
 
-def rank_of_truth(draws: np.ndarray, truth: float) -> int:
-    """Return the number of draws below the true value (ties count as below half the time).
+def rank_of_truth(draws: np.ndarray, truth: float, rng: np.random.Generator | None = None) -> int:
+    """Return the number of draws below the true value, with ties split.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (L,)
+        Thinned posterior draws.
+    truth : float
+        The prior draw that generated the data.
+    rng : numpy.random.Generator, optional
+        Splits ties at random: the rank is ``#{< truth} + U`` with ``U``
+        uniform on ``0..#{== truth}``. Without it ties count half,
+        ``#{< truth} + floor(#{== truth} / 2)``.
 
     Notes
     -----
-    Ties have probability zero for continuous parameters; they are split at
-    random in the form ``#{< truth} + floor(#{== truth} * 0.5)`` only so a
-    degenerate draw cannot push every rank to one end.
+    Ties have probability zero for continuous parameters. A discrete
+    parameter (a threshold on a grid) ties often. Then only the random split
+    keeps the rank uniform on ``0..L`` under calibration, because the truth
+    and the ``L`` draws are exchangeable and a random split puts the truth at
+    each position among its ties with equal probability.
     """
     below = int(np.sum(draws < truth))
     ties = int(np.sum(draws == truth))
-    return below + ties // 2
+    if rng is None:
+        return below + ties // 2
+    return below + int(rng.integers(0, ties + 1))
 
 
 def fractional_ranks(ranks: np.ndarray, n_rank_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -208,9 +232,7 @@ def fractional_ranks(ranks: np.ndarray, n_rank_draws: int, rng: np.random.Genera
     independent: if :math:`r` is uniform on :math:`\{0, \dots, L\}`, :math:`u`
     is exactly uniform on (0, 1), so continuous uniformity tests apply.
     """
-    return (np.asarray(ranks, dtype=float) + rng.uniform(size=np.shape(ranks))) / (
-        n_rank_draws + 1
-    )
+    return (np.asarray(ranks, dtype=float) + rng.uniform(size=np.shape(ranks))) / (n_rank_draws + 1)
 
 
 def chi_square_ranks(ranks: np.ndarray, n_rank_draws: int, n_bins: int) -> tuple[float, float]:
@@ -232,11 +254,13 @@ def chi_square_ranks(ranks: np.ndarray, n_rank_draws: int, n_bins: int) -> tuple
 # Problems
 
 
-def _draw_to_dict(prior: xr.Dataset, names: Sequence[str], index: int) -> dict[str, np.ndarray]:
+def draw_to_dict(prior: xr.Dataset, names: Sequence[str], index: int) -> dict[str, np.ndarray]:
+    """Return draw ``index`` of each named variable of :func:`prior_draws` as an array."""
     return {name: np.asarray(prior[name].isel(draw=index).values) for name in names}
 
 
-def _prior_draws(model: Any, n: int, seed: int, var_names: Sequence[str]) -> xr.Dataset:
+def prior_draws(model: Any, n: int, seed: int, var_names: Sequence[str]) -> xr.Dataset:
+    """Draw ``n`` joint prior draws of ``var_names`` (dims ``draw`` and the model's own)."""
     import pymc as pm
 
     with warnings.catch_warnings():
@@ -254,9 +278,9 @@ def _prior_draws(model: Any, n: int, seed: int, var_names: Sequence[str]) -> xr.
 
 
 def _simulate_varying_intercept(model: Any, n: int, seed: int, parameters: Sequence[str]):
-    prior = _prior_draws(model, n, seed, [*parameters, "outcomes"])
+    prior = prior_draws(model, n, seed, [*parameters, "outcomes"])
     return [
-        (_draw_to_dict(prior, parameters, s), {"y": np.asarray(prior["outcomes"][s].values)})
+        (draw_to_dict(prior, parameters, s), {"y": np.asarray(prior["outcomes"][s].values)})
         for s in range(n)
     ]
 
@@ -312,17 +336,25 @@ def _simulate_hierarchical_iv(model: Any, n: int, seed: int, parameters: Sequenc
     needed = [
         name
         for name in (
-            "fs_intercept", "fs_instrument", "fs_covariate", "fs_year", "intercept_province",
-            "beta_province", "gamma", "year_effect", "sigma", "rho",
+            "fs_intercept",
+            "fs_instrument",
+            "fs_covariate",
+            "fs_year",
+            "intercept_province",
+            "beta_province",
+            "gamma",
+            "year_effect",
+            "sigma",
+            "rho",
         )
         if name in model.named_vars
     ]
-    prior = _prior_draws(model, n, seed, sorted({*needed, *parameters}))
+    prior = prior_draws(model, n, seed, sorted({*needed, *parameters}))
     rng = np.random.default_rng(seed + 7919)
     unit, time_idx = data.unit_idx, data.time_idx
     out = []
     for s in range(n):
-        draw = _draw_to_dict(prior, [*needed, *parameters], s)
+        draw = draw_to_dict(prior, [*needed, *parameters], s)
         mu_x = draw["fs_intercept"] + data.Z @ draw["fs_instrument"]
         mu_y = draw["intercept_province"][unit]
         if "fs_covariate" in draw:
@@ -471,7 +503,9 @@ def _compiled(problem: SBCProblem) -> Any:
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             _COMPILED[problem.name] = nutpie.compile_pymc_model(problem.build_model())
         logger.info(
-            "Compiled %s on pid %d in %.1f s", problem.name, os.getpid(),
+            "Compiled %s on pid %d in %.1f s",
+            problem.name,
+            os.getpid(),
             time.perf_counter() - start,
         )
     return _COMPILED[problem.name]
@@ -485,6 +519,8 @@ def _labelled(name: str, value: np.ndarray, coords: Mapping[str, Sequence]) -> d
     labels = coords.get(name)
     if labels is None or len(labels) != value.size:
         labels = [str(k) for k in range(value.size)]
+    # Float coords (a curve's grid points) are shortened to 3 significant digits.
+    labels = [f"{label:.3g}" if isinstance(label, float) else label for label in labels]
     return {f"{name}[{label}]": v for label, v in zip(labels, value.reshape(-1), strict=True)}
 
 
@@ -496,6 +532,11 @@ def fit_one(
     settings: SBCSettings,
 ) -> dict[str, Any]:
     """Fit one simulated data set and rank its true values (runs on a worker).
+
+    After sampling, ``problem.recover`` (when set) adds the quantities NUTS
+    does not sample. Ties between a true value and its draws are split at
+    random (:func:`rank_of_truth`), seeded by ``settings.seed`` and
+    ``simulation``.
 
     Returns
     -------
@@ -529,7 +570,10 @@ def fit_one(
             "the prior for values that make the simulated data degenerate."
         ) from exc
     seconds = time.perf_counter() - start
-    posterior = dt.posterior
+    posterior = dt["posterior"].to_dataset()
+    if problem.recover is not None:
+        posterior = problem.recover(posterior, updates, settings.seed + 1 + simulation)
+    tie_rng = np.random.default_rng([settings.seed, simulation])
     coords = {
         name: list(posterior[name].coords[posterior[name].dims[-1]].values)
         for name in problem.parameters
@@ -543,7 +587,7 @@ def fit_one(
         for column, (label, true) in enumerate(true_values.items()):
             thinned = thin_draws(flat[:, column], settings.n_rank_draws)
             labels.append(label)
-            ranks.append(rank_of_truth(thinned, float(true)))
+            ranks.append(rank_of_truth(thinned, float(true), tie_rng))
             truths.append(float(true))
             means.append(float(flat[:, column].mean()))
             sds.append(float(flat[:, column].std()))
@@ -710,12 +754,20 @@ def run_sbc(
             client = stack.enter_context(sbc_client(scheduler_address, n_workers=n_workers))
         logger.info(
             "SBC of %s: %d simulations on %d workers",
-            problem.name, n_simulations, len(client.scheduler_info()["workers"]),
+            problem.name,
+            n_simulations,
+            len(client.scheduler_info()["workers"]),
         )
         futures = [
             client.submit(
-                fit_one, problem, s, truth, updates, settings,
-                pure=False, key=f"sbc-{problem.name}-{s}",
+                fit_one,
+                problem,
+                s,
+                truth,
+                updates,
+                settings,
+                pure=False,
+                key=f"sbc-{problem.name}-{s}",
             )
             for s, (truth, updates) in enumerate(simulated)
         ]
@@ -884,7 +936,7 @@ def plot_sbc(
         ax.axhline(0, color="0.4", lw=0.5)
         ax.set_title(label, fontsize=8)
         ax.tick_params(labelsize=6)
-    for ax in [*hist_axes.flat[len(labels):], *ecdf_axes.flat[len(labels):]]:
+    for ax in [*hist_axes.flat[len(labels) :], *ecdf_axes.flat[len(labels) :]]:
         ax.set_visible(False)
     model = ranks.attrs.get("model", "sbc")
     hist_fig.suptitle(f"SBC rank histograms: {model} ({n_sims} simulations)", fontsize=9)
