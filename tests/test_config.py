@@ -105,3 +105,13 @@ def test_column_with_two_roles_rejected():
 def test_empty_instruments_rejected():
     with pytest.raises(ConfigError, match="at least one instrument is required"):
         parse_config({"model": {"instruments": []}})
+
+
+def test_jax_backend_needs_nutpie_sampler():
+    with pytest.raises(ConfigError, match=r"backend = 'jax' applies to the nutpie sampler only"):
+        parse_config({"inference": {"sampler": "pymc", "backend": "jax"}})
+
+
+def test_parameterization_unknown_value():
+    with pytest.raises(ConfigError, match=r"model\.parameterization"):
+        parse_config({"model": {"parameterization": "center"}})

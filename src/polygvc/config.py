@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polygvc.errors import ConfigError
 from polygvc.scenario_config import ScenariosSection
@@ -190,6 +190,14 @@ class InferenceSection(_Section):
     """Sampler settings."""
 
     sampler: Literal["nutpie", "pymc"] = Field("nutpie", description="NUTS implementation.")
+    backend: Literal["numba", "jax"] = Field(
+        "numba",
+        description=(
+            "Compiler of the model's log density and gradient for nutpie: 'numba' (fastest per "
+            "gradient on a CPU) or 'jax' (compiles faster and runs on a GPU where JAX finds one; "
+            "needs the jax extra, pip install 'polygvc[jax]'). Only with sampler = 'nutpie'."
+        ),
+    )
     chains: int = Field(4, ge=1, le=64, description="Number of chains.")
     draws: int = Field(1000, ge=10, description="Draws per chain after tuning.")
     tune: int = Field(1000, ge=10, description="Tuning draws per chain.")
@@ -199,6 +207,15 @@ class InferenceSection(_Section):
     cores: int | None = Field(None, ge=1, description="Chains run in parallel; default all cores.")
     posterior_predictive: bool = Field(True, description="Draw the posterior predictive.")
     log_likelihood: bool = Field(True, description="Store the pointwise log-likelihood for LOO.")
+
+    @model_validator(mode="after")
+    def _backend_needs_nutpie(self) -> InferenceSection:
+        if self.backend != "numba" and self.sampler != "nutpie":
+            raise ValueError(
+                f"backend = {self.backend!r} applies to the nutpie sampler only, but sampler = "
+                f"{self.sampler!r}. Fix: set sampler = 'nutpie' or remove backend"
+            )
+        return self
 
 
 class DiagnosticsSection(_Section):

@@ -10,6 +10,7 @@ stored result is self-describing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ class SamplerSettings:
     """Sampler settings; see ``[inference]`` in the config reference."""
 
     sampler: str = "nutpie"
+    backend: str = "numba"
     chains: int = 4
     draws: int = 1000
     tune: int = 1000
@@ -46,6 +48,7 @@ class SamplerSettings:
         """Build settings from the ``[inference]`` section and the run seed."""
         return cls(
             sampler=inference.sampler,
+            backend=inference.backend,
             chains=inference.chains,
             draws=inference.draws,
             tune=inference.tune,
@@ -92,6 +95,52 @@ def _chains_with_nan(posterior: xr.DataTree) -> list[int]:
     return sorted(bad)
 
 
+def nutpie_compile_kwargs(settings: SamplerSettings) -> dict | None:
+    """Return the nutpie compile options of ``settings.backend``.
+
+    Raises
+    ------
+    SamplingError
+        ``backend = "jax"`` without JAX installed, or a backend other than
+        numba with ``sampler = "pymc"``.
+    """
+    if settings.backend == "numba":
+        return None
+    if settings.backend != "jax":
+        raise SamplingError(
+            f"Unknown sampler backend {settings.backend!r}. Fix: use 'numba' or 'jax'."
+        )
+    if settings.sampler != "nutpie":
+        raise SamplingError(
+            f"backend = 'jax' applies to the nutpie sampler only, but sampler = "
+            f"{settings.sampler!r}. Fix: set sampler = 'nutpie' or backend = 'numba'."
+        )
+    if importlib.util.find_spec("jax") is None:
+        raise SamplingError(
+            "backend = 'jax' needs JAX, which is not installed in this environment. Fix: "
+            "pip install 'polygvc[jax]' (CPU; for a GPU install the jax build for its CUDA "
+            "version), or set backend = 'numba'."
+        )
+    return {"backend": "jax", "gradient_backend": "jax"}
+
+
+def _stored_var_names(model: pm.Model, settings: SamplerSettings) -> list[str] | None:
+    """Return the variables nutpie stores, or None for all of them.
+
+    NOTE: nutpie 0.16.11's JAX backend panics while expanding the draws of the
+    ``<name>_corr`` and ``<name>_stds`` deterministics of ``LKJCholeskyCov``
+    ("Unexpected expand key"), so the JAX backend leaves them out; ``sigma``
+    and ``rho`` carry the same information.
+    """
+    if settings.backend != "jax":
+        return None
+    names = [rv.name for rv in model.free_RVs]
+    names += [
+        d.name for d in model.deterministics if not d.name.endswith(("_corr", "_stds"))
+    ]
+    return names
+
+
 def sample_model(
     model: pm.Model, data: ModelData, spec_json: str, settings: SamplerSettings
 ) -> xr.DataTree:
@@ -117,10 +166,12 @@ def sample_model(
     SamplingError
         The sampler failed, or the user interrupted it (nothing is stored then).
     """
+    compile_kwargs = nutpie_compile_kwargs(settings)
     start = time.perf_counter()
     logger.info(
-        "Sampling with %s: %d chains x %d draws (%d tuning), seed %d",
+        "Sampling with %s (%s): %d chains x %d draws (%d tuning), seed %d",
         settings.sampler,
+        settings.backend if settings.sampler == "nutpie" else "pytensor",
         settings.chains,
         settings.draws,
         settings.tune,
@@ -141,6 +192,8 @@ def sample_model(
                 random_seed=settings.seed,
                 progressbar=settings.progressbar,
                 nuts={"target_accept": settings.target_accept},
+                compile_kwargs=compile_kwargs,
+                var_names=_stored_var_names(model, settings),
             )
     except KeyboardInterrupt:
         raise SamplingError(
