@@ -324,3 +324,10 @@ def test_compiled_rejects_bad_data(compiled_suffstat):
         sampler.sample(settings, data={"grams": model["gram"].get_value()})
     with pytest.raises(ModelError, match=r"has shape \(2, 2\) but the model was compiled"):
         sampler.sample(settings, data={"gram": np.eye(2)})
+
+
+def test_compiled_sampler_rejects_jax():
+    spec = _spec(instruments=["z"], controls=["w"])
+    model = build_hierarchical_iv_suffstat(spec, prepare_model_data(_panel(20), spec))
+    with pytest.raises(ModelError, match=r"supports backend 'numba' only, not 'jax'"):
+        CompiledSampler(model, backend="jax")

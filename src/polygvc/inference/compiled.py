@@ -51,8 +51,9 @@ class CompiledSampler:
     var_names : iterable of str, optional
         Variables to store in the posterior; all free variables and
         deterministics by default.
-    backend : {"numba", "jax"}
-        nutpie compile backend.
+    backend : {"numba"}
+        nutpie compile backend; others raise ``ModelError`` (see the note in
+        ``__init__``).
 
     Attributes
     ----------
@@ -85,6 +86,15 @@ class CompiledSampler:
         self._data_shapes = {
             name: tuple(np.shape(var.get_value())) for name, var in self._data_vars().items()
         }
+        if backend != "numba":
+            # NOTE: with nutpie 0.16.11 the JAX backend either freezes pm.Data into
+            # constants (then with_data rejects every name) or, unfrozen, fails on
+            # the data's dynamic shapes, so refits with new data need numba.
+            raise ModelError(
+                f"CompiledSampler supports backend 'numba' only, not {backend!r}: refitting "
+                "with new data under JAX is not available in nutpie 0.16. Fix: use "
+                "backend='numba' here; inference.backend = 'jax' still works for single fits."
+            )
         start = time.perf_counter()
         self.compiled = nutpie.compile_pymc_model(
             model,

@@ -124,7 +124,7 @@ def nutpie_compile_kwargs(settings: SamplerSettings) -> dict | None:
     return {"backend": "jax", "gradient_backend": "jax"}
 
 
-def _stored_var_names(model: pm.Model, settings: SamplerSettings) -> list[str] | None:
+def stored_var_names(model: pm.Model, settings: SamplerSettings) -> list[str] | None:
     """Return the variables nutpie stores, or None for all of them.
 
     NOTE: nutpie 0.16.11's JAX backend panics while expanding the draws of the
@@ -193,7 +193,7 @@ def sample_model(
                 progressbar=settings.progressbar,
                 nuts={"target_accept": settings.target_accept},
                 compile_kwargs=compile_kwargs,
-                var_names=_stored_var_names(model, settings),
+                var_names=stored_var_names(model, settings),
             )
     except KeyboardInterrupt:
         raise SamplingError(
