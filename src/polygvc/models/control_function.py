@@ -92,6 +92,7 @@ from polygvc.models.cf_threshold import (
     regime_coords,
 )
 from polygvc.models.data import ModelData
+from polygvc.models.pooling import pooled_normal
 from polygvc.models.priors import Prior, prior_from_setting
 from polygvc.models.spec import DEFAULT_PRIORS, HierarchicalIVSpec
 from polygvc.models.threshold import ThresholdKernel
@@ -330,6 +331,7 @@ class ControlFunctionSpec(HierarchicalIVSpec):
             year_effects=model_section.year_effects,
             province_slopes=model_section.province_slopes,
             lkj_eta=model_section.lkj_eta,
+            parameterization=model_section.parameterization,
             priors=priors,
             kind=model_section.kind,
             extra_endog=list(getattr(model_section, "extra_endog", [])),
@@ -542,7 +544,8 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
     ``sigma_outcome_given_v`` (:math:`\sigma_\varepsilon`), ``theta`` and
     ``effect_interaction`` (dim ``interaction``), ``beta_extra`` (dim
     ``extra_endog``), and the threshold or spline terms of their modules.
-    Non-centred offsets are named ``<term>_offset``.
+    Pooled terms follow ``spec.parameterization``
+    (:mod:`polygvc.models.pooling`); offsets are named ``<term>_offset``.
     """
     missing = [column for column in spec.columns if column not in data.scaling]
     if missing:
@@ -603,24 +606,28 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
 
         mu_x = _first_stage(priors, Z, W, time_idx, n_endog, use_years, has_covariates)
 
-        # Intercepts pooled by region, non-centred. The spline's level replaces
-        # the global intercept, and province spline deviations replace the
-        # province intercept offsets (B-spline columns sum to one).
+        # Intercepts pooled by region; the region level stays non-centred
+        # (see declare_pooled_outcome_parameters). The spline's level replaces the global
+        # intercept, and province spline deviations replace the province
+        # intercepts (B-spline columns sum to one).
+        centred = spec.centred_for(np.bincount(data.unit_idx, minlength=len(coords["province"])))
         spline = spec.kind == "cf_spline"
         deviations = spline and spec.spline is not None and spec.spline.province_deviations
         alpha = 0.0 if spline else priors["intercept"].create("intercept")
         intercept_region_sd = priors["intercept_region_sd"].create("intercept_region_sd")
-        intercept_region_offset = pm.Normal("intercept_region_offset", 0.0, 1.0, dims="region")
-        alpha = alpha + intercept_region_sd * intercept_region_offset[group_of_unit]
-        if not deviations:
-            intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
-            intercept_province_offset = pm.Normal(
-                "intercept_province_offset", 0.0, 1.0, dims="province"
-            )
-            alpha = alpha + intercept_province_sd * intercept_province_offset
-        intercept_province = pm.Deterministic(
-            "intercept_province", alpha * pt.ones(len(coords["province"])), dims="province"
+        intercept_region = pooled_normal(
+            "intercept_region", alpha, intercept_region_sd, "region", False
         )
+        if deviations:
+            intercept_province = pm.Deterministic(
+                "intercept_province", intercept_region[group_of_unit], dims="province"
+            )
+        else:
+            intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
+            intercept_province = pooled_normal(
+                "intercept_province", intercept_region[group_of_unit], intercept_province_sd,
+                "province", centred,
+            )
         mu_y = intercept_province[unit_idx]
 
         beta_mu = None
@@ -631,17 +638,12 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
         else:
             beta_mu = priors["beta_mu"].create("beta_mu")
             beta_region_sd = priors["beta_region_sd"].create("beta_region_sd")
-            beta_region_offset = pm.Normal("beta_region_offset", 0.0, 1.0, dims="region")
-            beta_region = pm.Deterministic(
-                "beta_region", beta_mu + beta_region_sd * beta_region_offset, dims="region"
-            )
+            beta_region = pooled_normal("beta_region", beta_mu, beta_region_sd, "region", False)
             if spec.province_slopes:
                 beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
-                beta_province_offset = pm.Normal("beta_province_offset", 0.0, 1.0, dims="province")
-                beta_province = pm.Deterministic(
-                    "beta_province",
-                    beta_region[group_of_unit] + beta_province_sd * beta_province_offset,
-                    dims="province",
+                beta_province = pooled_normal(
+                    "beta_province", beta_region[group_of_unit], beta_province_sd, "province",
+                    centred,
                 )
             else:
                 beta_province = pm.Deterministic(
