@@ -318,15 +318,14 @@ def _group_indices(sizes: np.ndarray, top_n: tuple[int, ...]) -> dict[str, objec
         row["poly_undefined_reason"] = f"all indices: {shares_reason}"
         return row
 
-    for k in top_n:
-        value, reason = _rank_size(sizes, k)
-        row[f"poly_rank_size_top{k}"] = value
+    # n_top=None fits the slope over every unit of positive size.
+    fits: list[tuple[str, int | None]] = [(f"poly_rank_size_top{k}", k) for k in top_n]
+    fits.append(("poly_rank_size_all", None))
+    for column, n_top in fits:
+        value, reason = _rank_size(sizes, n_top)
+        row[column] = value
         if reason is not None:
-            reasons.append(f"poly_rank_size_top{k}: {reason}")
-    value, reason = _rank_size(sizes, None)
-    row["poly_rank_size_all"] = value
-    if reason is not None:
-        reasons.append(f"poly_rank_size_all: {reason}")
+            reasons.append(f"{column}: {reason}")
 
     row["poly_primacy"] = primacy(sizes)
     row["poly_hhi_norm"] = hhi_normalised(sizes)
