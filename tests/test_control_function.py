@@ -29,6 +29,7 @@ from polygvc.diagnostics.classical import classical_iv, instrumented_interaction
 from polygvc.errors import ConfigError, ModelError
 from polygvc.models.cf_spline import spline_data
 from polygvc.models.control_function import (
+    CF_DEFAULT_PRIORS,
     ControlFunctionSpec,
     SplineSettings,
     ThresholdSettings,
@@ -40,7 +41,7 @@ from polygvc.models.control_function import (
 )
 from polygvc.models.data import prepare_model_data
 from polygvc.models.hierarchical_iv import build_hierarchical_iv
-from polygvc.models.spec import HierarchicalIVSpec
+from polygvc.models.spec import DEFAULT_PRIORS, HierarchicalIVSpec
 
 MODE = "FAST_COMPILE"
 
@@ -317,8 +318,10 @@ def test_unknown_kind():
 
 
 def test_unknown_prior_lists_cf_names():
-    with pytest.raises(ConfigError, match="Did you mean 'theta'"):
+    with pytest.raises(ConfigError, match="Did you mean 'theta'") as info:
         _spec(priors={"thetta": {"dist": "Normal", "mu": 0, "sigma": 1}})
+    valid = ", ".join(sorted({*DEFAULT_PRIORS, *CF_DEFAULT_PRIORS}))
+    assert f"Valid names for control-function models: {valid}." in str(info.value)
 
 
 def test_cf_prior_override_applies():

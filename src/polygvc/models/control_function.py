@@ -93,8 +93,13 @@ from polygvc.models.cf_threshold import (
 )
 from polygvc.models.data import ModelData
 from polygvc.models.pooling import pooled_normal
-from polygvc.models.priors import Prior, prior_from_setting
-from polygvc.models.spec import DEFAULT_PRIORS, HierarchicalIVSpec
+from polygvc.models.priors import Prior
+from polygvc.models.spec import (
+    DEFAULT_PRIORS,
+    HierarchicalIVSpec,
+    check_prior_name,
+    prior_override,
+)
 from polygvc.models.threshold import ThresholdKernel
 
 logger = logging.getLogger(__name__)
@@ -146,26 +151,9 @@ def _resolve_cf_priors(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], di
         if name in DEFAULT_PRIORS:
             base[name] = value
             continue
-        if name not in CF_DEFAULT_PRIORS:
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"Unknown prior name 'model.priors.{name}'.{hint} Valid names for "
-                f"control-function models: {', '.join(valid)}."
-            )
-        prior = prior_from_setting(
-            value,
-            name=name,
-            label=f"Prior 'model.priors.{name}'",
-            default=CF_DEFAULT_PRIORS[name],
-            prior_name=f"model.priors.{name}",
-        )
-        if name in _CF_SCALE_PARAMETERS and not prior.positive:
-            raise ConfigError(
-                f"Prior 'model.priors.{name}' is a scale parameter and needs a positive "
-                f"distribution (HalfNormal, HalfStudentT, HalfCauchy, Exponential, Gamma); "
-                f"got {prior.dist}."
-            )
+        # Base names were routed above, so only control-function names pass here.
+        check_prior_name(name, valid, " for control-function models")
+        prior = prior_override(name, value, CF_DEFAULT_PRIORS[name], _CF_SCALE_PARAMETERS)
         if prior.dist == "ZeroSumNormal":
             raise ConfigError(
                 f"Prior 'model.priors.{name}' cannot be ZeroSumNormal (only year effects are). "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,52 @@ _SCALE_PARAMETERS = {
 _ZERO_SUM_PARAMETERS = {"fs_year", "year_effect"}
 
 
+def check_prior_name(name: str, valid: Collection[str], scope: str = "") -> None:
+    """Raise ConfigError when ``model.priors.<name>`` is not one of ``valid``.
+
+    The message suggests the closest valid name and lists all of them after
+    "Valid names" plus ``scope``, e.g. ``" for control-function models"``.
+    """
+    if name in valid:
+        return
+    names = sorted(valid)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"Unknown prior name 'model.priors.{name}'.{hint} Valid names{scope}: {', '.join(names)}."
+    )
+
+
+def prior_override(
+    name: str,
+    value: Prior | Mapping[str, Any],
+    default: Prior,
+    scale_parameters: Collection[str],
+) -> Prior:
+    """Build the user's prior ``model.priors.<name>`` and check a scale parameter's support.
+
+    Raises
+    ------
+    ConfigError
+        Invalid distribution or parameters (see :func:`prior_from_setting`), or
+        a distribution without positive support for a name in ``scale_parameters``.
+    """
+    prior = prior_from_setting(
+        value,
+        name=name,
+        label=f"Prior 'model.priors.{name}'",
+        default=default,
+        prior_name=f"model.priors.{name}",
+    )
+    if name in scale_parameters and not prior.positive:
+        raise ConfigError(
+            f"Prior 'model.priors.{name}' is a scale parameter and needs a positive "
+            f"distribution (HalfNormal, HalfStudentT, HalfCauchy, Exponential, Gamma); "
+            f"got {prior.dist}."
+        )
+    return prior
+
+
 def resolve_priors(overrides: Mapping[str, Any] | None) -> dict[str, Prior]:
     """Merge user prior overrides into the defaults.
 
@@ -79,26 +125,8 @@ def resolve_priors(overrides: Mapping[str, Any] | None) -> dict[str, Prior]:
     """
     priors = dict(DEFAULT_PRIORS)
     for name, value in (overrides or {}).items():
-        if name not in DEFAULT_PRIORS:
-            close = difflib.get_close_matches(name, list(DEFAULT_PRIORS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"Unknown prior name 'model.priors.{name}'.{hint} Valid names: "
-                f"{', '.join(sorted(DEFAULT_PRIORS))}."
-            )
-        prior = prior_from_setting(
-            value,
-            name=name,
-            label=f"Prior 'model.priors.{name}'",
-            default=DEFAULT_PRIORS[name],
-            prior_name=f"model.priors.{name}",
-        )
-        if name in _SCALE_PARAMETERS and not prior.positive:
-            raise ConfigError(
-                f"Prior 'model.priors.{name}' is a scale parameter and needs a positive "
-                f"distribution (HalfNormal, HalfStudentT, HalfCauchy, Exponential, Gamma); "
-                f"got {prior.dist}."
-            )
+        check_prior_name(name, DEFAULT_PRIORS)
+        prior = prior_override(name, value, DEFAULT_PRIORS[name], _SCALE_PARAMETERS)
         if (name in _ZERO_SUM_PARAMETERS) != (prior.dist == "ZeroSumNormal"):
             raise ConfigError(
                 f"Prior 'model.priors.{name}': year effects use ZeroSumNormal and other "
