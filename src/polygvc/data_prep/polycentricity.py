@@ -501,8 +501,11 @@ def rank_size_mean(
 
     Examples
     --------
+    The top-2 slope of sizes 4, 2, 1 is -1 and the slope over all three is
+    about -1.2337, so their mean is:
+
     >>> round(rank_size_mean([4.0, 2.0, 1.0], top_n=(2,), include_all=True), 6)
-    -1.0
+    -1.116831
     """
     array = _as_sizes(sizes)
     slopes = [_rank_size(array, k)[0] for k in _check_top_n(top_n)]
