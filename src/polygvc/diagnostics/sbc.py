@@ -381,6 +381,7 @@ def hierarchical_iv_problem(
     province_slopes: bool = True,
     seed: int = 1,
     priors: Mapping[str, Any] | None = None,
+    row_instruments: bool = False,
 ) -> SBCProblem:
     """Return the hierarchical IV model on a small synthetic panel as an SBC problem.
 
@@ -392,13 +393,16 @@ def hierarchical_iv_problem(
         Periods of the panel; year effects are on when there are two or more.
     n_instruments, n_covariates : int
         Columns of the instrument and covariate matrices (standard normal;
-        instruments are constant within a province, like the real ones).
+        instruments are constant within a province, like the real ones,
+        unless ``row_instruments``).
     province_slopes : bool
         Province-varying slopes of the endogenous regressor.
     seed : int
         Seed of the fixed design.
     priors : mapping, optional
         Prior overrides, as in the config's ``[model.priors]``.
+    row_instruments : bool, default False
+        Draw the instruments per row instead of per province.
 
     Returns
     -------
@@ -433,7 +437,8 @@ def hierarchical_iv_problem(
                 "x": rng.normal(),
                 "y": rng.normal(),
             }
-            row.update(dict(zip(instruments, unit_z[unit], strict=True)))
+            values = rng.normal(size=n_instruments) if row_instruments else unit_z[unit]
+            row.update(dict(zip(instruments, values, strict=True)))
             row.update({name: rng.normal() for name in covariates})
             rows.append(row)
     panel = pd.DataFrame(rows)
@@ -447,7 +452,10 @@ def hierarchical_iv_problem(
         priors=dict(priors or {}),
     )
     data = prepare_model_data(panel, spec, source="the SBC design")
-    problem = iv_problem_from_data(spec, data, name=f"hierarchical_iv_{n_units}x{len(years)}")
+    suffix = "_rowz" if row_instruments else ""
+    problem = iv_problem_from_data(
+        spec, data, name=f"hierarchical_iv_{n_units}x{len(years)}{suffix}_d{seed}"
+    )
     slopes = "province slopes" if province_slopes else "region slopes only"
     problem.description = (
         f"hierarchical IV, {n_units} provinces in {n_regions} regions x {len(years)} years, "
