@@ -138,3 +138,27 @@ def test_full_sbc_calibrated(make_problem):
     result = run_sbc(make_problem(), 200, SBCSettings())
     bad = result.uniformity[result.uniformity["chi2_p"] < 0.001]
     assert bad.empty, result.uniformity.to_string()
+
+
+def test_adjusted_verdict_tolerates_one_marginal_flag(rng):
+    """Among eight uniform parameters, the Bonferroni verdict ignores chance flags."""
+    ranks = rng.integers(0, 100, size=(200, 8))
+    ds = xr.Dataset(
+        {"rank": (("simulation", "parameter"), ranks)},
+        coords={"simulation": np.arange(200), "parameter": [f"p{k}" for k in range(8)]},
+        attrs={"n_rank_draws": 99},
+    )
+    table = sbc_uniformity(ds)
+    assert (table["verdict_adjusted"] == "calibrated").all(), table.to_string()
+
+
+def test_adjusted_verdict_still_flags_shift(rng):
+    shifted = np.clip(rng.integers(0, 100, 200) - 25, 0, 99)
+    uniform = rng.integers(0, 100, size=(200, 7))
+    ds = xr.Dataset(
+        {"rank": (("simulation", "parameter"), np.column_stack([shifted, uniform]))},
+        coords={"simulation": np.arange(200), "parameter": [f"p{k}" for k in range(8)]},
+        attrs={"n_rank_draws": 99},
+    )
+    table = sbc_uniformity(ds)
+    assert table.loc["p0", "verdict_adjusted"] == "check", table.to_string()
