@@ -133,6 +133,8 @@ def test_cf_recovery_coverage():
         low = curve.quantile(LOWER, dim=("chain", "draw")).to_numpy()
         high = curve.quantile(UPPER, dim=("chain", "draw")).to_numpy()
         hits.setdefault("spline_curve", []).append(float(np.mean((low <= truth) & (truth <= high))))
+        print(f"rep {rep + 1}/{REPS}:", {name: values[-1] for name, values in hits.items()},
+              "linear not beaten by LOO:", loo_ok[-1], flush=True)
 
     coverage = {name: float(np.mean(values)) for name, values in hits.items()}
     print("coverage over", REPS, "reps:", coverage, "linear not beaten by LOO:", np.mean(loo_ok))
