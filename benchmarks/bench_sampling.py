@@ -567,6 +567,13 @@ def _targets(runs: list[dict]) -> list[str]:
         rss = ss_big["peak_rss_gib"]
         lines.append(f"- Peak RSS of the 1,000,000-row sufficient-statistic fit: {rss:.2f} GiB "
                      f"(target < 4 GiB): {'met' if rss < 4 else 'not met'}.")
+    linear, threshold = find("linear_fe", 620), find("threshold", 620)
+    if linear and threshold and "ess_per_s" in linear and "ess_per_s" in threshold:
+        cost = linear["ess_per_s"] / threshold["ess_per_s"]
+        lines.append(
+            f"- Cost per effective sample of the threshold model (grid-marginalised) relative "
+            f"to the linear one: {cost:.2f}x (target <= 5x): {'met' if cost <= 5 else 'not met'}."
+        )
     return lines
 
 
