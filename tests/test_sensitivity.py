@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+import xarray as xr
 
-from polygvc.diagnostics.sensitivity import diagnose_sensitivity, prior_sensitivity
+from polygvc.diagnostics.sensitivity import (
+    diagnose_sensitivity,
+    prior_sensitivity,
+    scaled_prior_names,
+)
 from polygvc.errors import DataError
 from polygvc.models.varying_intercept import (
     build_varying_intercept,
@@ -103,3 +108,12 @@ def test_preflight_prior_predictive_only(rng, tmp_path):
     expected = ["SBC not run: sbc_simulations = 0.", "Sensitivity not run: switched off."]
     assert report.notes == expected
     assert (tmp_path / "preflight.json").is_file()
+
+
+def test_scaled_prior_names_skip_group_terms():
+    log_prior = xr.Dataset({
+        name: (("chain", "draw"), np.zeros((1, 2)))
+        for name in ("beta_mu", "beta_region_sd", "beta_region_offset", "intercept_province",
+                     "spline_offset", "sigma")
+    })
+    assert scaled_prior_names(log_prior) == ["beta_mu", "beta_region_sd", "sigma"]

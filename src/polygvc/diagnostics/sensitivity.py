@@ -32,7 +32,12 @@ from polygvc.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_THRESHOLD", "diagnose_sensitivity", "prior_sensitivity"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "diagnose_sensitivity",
+    "prior_sensitivity",
+    "scaled_prior_names",
+]
 
 DEFAULT_THRESHOLD = 0.05
 """Sensitivity above which a prior or likelihood counts as influential (Kallioinen et al. 2024)."""
@@ -74,6 +79,29 @@ def diagnose_sensitivity(
     if likelihood <= threshold:
         return DIAGNOSES["weak_likelihood"]
     return DIAGNOSES["ok"]
+
+
+# Group-level terms whose prior is the hierarchical model itself; the
+# centred province and region terms of models.pooling carry these names.
+POOLED_TERMS = frozenset({"intercept_province", "beta_province", "intercept_region", "beta_region"})
+
+
+def scaled_prior_names(log_prior: xr.Dataset) -> list[str]:
+    """Return the ``log_prior`` variables that prior power-scaling scales.
+
+    Group-level terms are left out: the standard-normal offsets
+    (``<term>_offset``) and the centred pooled terms. Scaling their densities
+    shrinks or spreads every group effect at once, which changes the
+    hierarchical model rather than the strength of a prior, and on the real
+    province panel it marked every parameter as a prior-data conflict. Their
+    scale parameters (``<term>_sd``) stay in, so the pooling prior is still
+    assessed.
+    """
+    return [
+        str(name)
+        for name in log_prior.data_vars
+        if not str(name).endswith("_offset") and str(name) not in POOLED_TERMS
+    ]
 
 
 def _with_log_prior(dt: xr.DataTree, model: Any) -> xr.DataTree:
@@ -132,9 +160,9 @@ def prior_sensitivity(
     Notes
     -----
     Summing the pointwise log likelihood of every observed variable gives the
-    likelihood that is scaled; the log prior sums every free variable's
-    density on its constrained scale, which is what
-    ``pymc.compute_log_prior`` stores.
+    likelihood that is scaled. The scaled log prior sums the densities that
+    ``pymc.compute_log_prior`` stores (constrained scale) over the variables
+    of :func:`scaled_prior_names`, which leaves out the group-level terms.
     """
     from arviz_stats import psense
 
@@ -155,7 +183,10 @@ def prior_sensitivity(
         # PSIS warns when k-hat is high; a power-scaling step of 1% keeps k-hat
         # small, and the table is still informative when it is not.
         warnings.filterwarnings("ignore", category=UserWarning, module="arviz_stats")
-        prior = psense(dt, var_names=present, group="prior", alphas=alphas)
+        prior = psense(
+            dt, var_names=present, group="prior", alphas=alphas,
+            group_var_names=scaled_prior_names(dt["log_prior"].to_dataset()),
+        )
         likelihood = psense(dt, var_names=present, group="likelihood", alphas=alphas)
     rows = []
     for name in present:
