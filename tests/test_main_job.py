@@ -60,3 +60,14 @@ def test_report_states_data_limits(real_main_run):
         assert f'id="{section}"' in html, section
     assert "model-based" in html
     assert "thin" in html
+
+
+def test_prior_sensitivity_reported(real_main_run):
+    diagnostics = json.loads((real_main_run / "diagnostics.json").read_text(encoding="utf-8"))
+    rows = {row["parameter"]: row for row in diagnostics["prior_sensitivity"]}
+    assert "beta_mu" in rows
+    assert rows["beta_mu"]["diagnosis"] in {
+        "prior-data conflict", "strong prior / weak likelihood", "weak likelihood", "no concern",
+    }
+    report = (real_main_run / "report.html").read_text(encoding="utf-8")
+    assert "Prior sensitivity (power-scaling" in report

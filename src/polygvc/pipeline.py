@@ -262,12 +262,19 @@ def _fit_sufficient(config, spec, data, model, settings: SamplerSettings) -> xr.
     return dt
 
 
-def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: xr.DataTree):
-    """Run convergence, first-stage and classical cross-checks.
+def diagnose(
+    config: RunConfig,
+    spec: HierarchicalIVSpec,
+    data: ModelData,
+    dt: xr.DataTree,
+    model: Any = None,
+):
+    """Run convergence, first-stage, classical and prior-sensitivity checks.
 
     Returns a dict with ``verdict`` (convergence verdict table), ``summary``
-    (per-parameter table), ``first_stage`` and ``classical`` (or None when
-    switched off).
+    (per-parameter table), ``first_stage``, ``classical`` (or None when
+    switched off) and ``sensitivity`` (power-scaling table; None without
+    ``model`` or without a log-likelihood group).
     """
     from polygvc.diagnostics.convergence import (
         convergence_summary,
@@ -316,7 +323,27 @@ def diagnose(config: RunConfig, spec: HierarchicalIVSpec, data: ModelData, dt: x
         )
     else:
         result["classical"] = None
+    result["sensitivity"] = _sensitivity(dt, model, var_names)
     return result
+
+
+def _sensitivity(dt: xr.DataTree, model: Any, var_names: list[str]) -> pd.DataFrame | None:
+    if model is None or "log_likelihood" not in dt.children:
+        return None
+    from polygvc.diagnostics.sensitivity import prior_sensitivity
+
+    # Only the structural and first-stage parameters: sensitivities of
+    # deterministic per-province effects add rows without adding a diagnosis.
+    main = [
+        name for name in var_names
+        if name in ("beta_mu", "fs_instrument", "rho", "sigma", "beta_region_sd",
+                    "beta_province_sd", "gamma", "theta", "cf_coef", "beta_regime")
+    ]
+    try:
+        return prior_sensitivity(dt, model, var_names=main)
+    except (DataError, ValueError) as exc:
+        logger.warning("Prior sensitivity was not computed: %s", exc)
+        return None
 
 
 def run_scenario_stage(
@@ -344,6 +371,19 @@ def _frame_or_none(report: Any) -> pd.DataFrame | None:
     return report.to_frame() if report is not None else None
 
 
+SENSITIVITY_TITLE = (
+    "Prior sensitivity (power-scaling, threshold 0.05; a conflict means the posterior "
+    "moves with both the prior and the likelihood)"
+)
+
+
+def _report_diagnostics(diag: dict[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {"verdict": diag["verdict"]}
+    if diag.get("sensitivity") is not None:
+        shown[SENSITIVITY_TITLE] = diag["sensitivity"]
+    return shown
+
+
 def _table_or_none(result: Any) -> pd.DataFrame | None:
     return result.table if result is not None else None
 
@@ -362,6 +402,11 @@ def _diagnostics_json(diag: dict[str, Any]) -> str:
     classical = diag.get("classical")
     if classical is not None and hasattr(classical, "table"):
         payload["classical"] = json.loads(classical.table.to_json(orient="records"))
+    sensitivity = diag.get("sensitivity")
+    if sensitivity is not None:
+        payload["prior_sensitivity"] = json.loads(
+            sensitivity.reset_index().to_json(orient="records")
+        )
     return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
 
 
@@ -433,7 +478,7 @@ def run(
     stage_done("inference", start)
 
     start = time.perf_counter()
-    diag = diagnose(config, spec, data, dt)
+    diag = diagnose(config, spec, data, dt, model=model)
     files["diagnostics"] = write_text(run_dir / DIAGNOSTICS_FILE, _diagnostics_json(diag) + "\n")
     stage_done("diagnostics", start)
 
@@ -443,7 +488,7 @@ def run(
 
         files["report"] = render_report(
             dt,
-            diagnostics={"verdict": diag["verdict"]},
+            diagnostics=_report_diagnostics(diag),
             first_stage=_frame_or_none(diag.get("first_stage")),
             classical=_table_or_none(diag.get("classical")),
             panel_notes=_panel_notes(panel, spec, data),
