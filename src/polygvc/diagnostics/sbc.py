@@ -351,25 +351,41 @@ def _simulate_hierarchical_iv(model: Any, n: int, seed: int, parameters: Sequenc
     ]
     prior = prior_draws(model, n, seed, sorted({*needed, *parameters}))
     rng = np.random.default_rng(seed + 7919)
-    unit, time_idx = data.unit_idx, data.time_idx
+    unit = data.unit_idx
     out = []
     for s in range(n):
         draw = draw_to_dict(prior, [*needed, *parameters], s)
-        mu_x = draw["fs_intercept"] + data.Z @ draw["fs_instrument"]
-        mu_y = draw["intercept_province"][unit]
-        if "fs_covariate" in draw:
-            mu_x = mu_x + data.W @ draw["fs_covariate"]
-            mu_y = mu_y + data.W @ draw["gamma"]
-        if "fs_year" in draw:
-            mu_x = mu_x + draw["fs_year"][time_idx]
-            mu_y = mu_y + draw["year_effect"][time_idx]
-        sigma, rho = draw["sigma"], float(draw["rho"])
-        first = rng.standard_normal(data.n_obs)
-        second = rho * first + np.sqrt(1.0 - rho**2) * rng.standard_normal(data.n_obs)
-        x = mu_x + sigma[0] * first
-        y = mu_y + draw["beta_province"][unit] * x + sigma[1] * second
+        x, mu_y, outcome_error = simulate_first_stage(draw, data, rng)
+        y = mu_y + draw["beta_province"][unit] * x + outcome_error
         out.append(({name: draw[name] for name in parameters}, {"x": x, "y": y}))
     return out
+
+
+def simulate_first_stage(draw: Mapping[str, Any], data: Any, rng: np.random.Generator):
+    """Simulate ``x`` and the outcome's linear part and error for one prior draw.
+
+    Shared by the IV simulators: the first stage, the outcome intercepts,
+    covariates and year effects, and errors (u, e) with sds ``sigma`` and
+    correlation ``rho``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(x, mu_y, outcome_error)``; the caller adds the effect of ``x``.
+    """
+    unit, time_idx = data.unit_idx, data.time_idx
+    mu_x = draw["fs_intercept"] + data.Z @ draw["fs_instrument"]
+    mu_y = draw["intercept_province"][unit]
+    if "fs_covariate" in draw:
+        mu_x = mu_x + data.W @ draw["fs_covariate"]
+        mu_y = mu_y + data.W @ draw["gamma"]
+    if "fs_year" in draw:
+        mu_x = mu_x + draw["fs_year"][time_idx]
+        mu_y = mu_y + draw["year_effect"][time_idx]
+    sigma, rho = draw["sigma"], float(draw["rho"])
+    first = rng.standard_normal(data.n_obs)
+    second = rho * first + np.sqrt(1.0 - rho**2) * rng.standard_normal(data.n_obs)
+    return mu_x + sigma[0] * first, mu_y, sigma[1] * second
 
 
 def hierarchical_iv_problem(

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from polygvc.diagnostics.sbc import SBCProblem, draw_to_dict, prior_draws
+from polygvc.diagnostics.sbc import SBCProblem, draw_to_dict, prior_draws, simulate_first_stage
 from polygvc.errors import ModelError
 
 __all__ = ["cf_linear_problem", "cf_spline_problem", "cf_threshold_problem"]
@@ -145,7 +145,7 @@ def _simulate_cf(
         warnings.filterwarnings("ignore", message="The effect of Potentials")
         prior = prior_draws(model, n, seed, from_prior)
     rng = np.random.default_rng(seed + 7919)
-    unit, time_idx = data.unit_idx, data.time_idx
+    unit = data.unit_idx
     moderators = None
     if spec.interactions:
         moderators = np.column_stack([_standardised(data, column) for column in spec.interactions])
@@ -157,19 +157,7 @@ def _simulate_cf(
     out = []
     for s in range(n):
         draw = draw_to_dict(prior, from_prior, s)
-        mu_x = draw["fs_intercept"] + data.Z @ draw["fs_instrument"]
-        mu_y = draw["intercept_province"][unit]
-        if "fs_covariate" in draw:
-            mu_x = mu_x + data.W @ draw["fs_covariate"]
-            mu_y = mu_y + data.W @ draw["gamma"]
-        if "fs_year" in draw:
-            mu_x = mu_x + draw["fs_year"][time_idx]
-            mu_y = mu_y + draw["year_effect"][time_idx]
-        sigma, rho = draw["sigma"], float(draw["rho"])
-        first = rng.standard_normal(data.n_obs)
-        second = rho * first + np.sqrt(1.0 - rho**2) * rng.standard_normal(data.n_obs)
-        x = mu_x + sigma[0] * first
-        u = sigma[1] * second
+        x, mu_y, u = simulate_first_stage(draw, data, rng)
 
         truth = {v: draw[v] for v in parameters if v in draw}
         if "spline" in draw:
