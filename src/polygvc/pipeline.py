@@ -330,15 +330,11 @@ def diagnose(
 def _sensitivity(dt: xr.DataTree, model: Any, var_names: list[str]) -> pd.DataFrame | None:
     if model is None or "log_likelihood" not in dt.children:
         return None
-    from polygvc.diagnostics.sensitivity import prior_sensitivity
+    from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS, prior_sensitivity
 
     # Only the structural and first-stage parameters: sensitivities of
     # deterministic per-province effects add rows without adding a diagnosis.
-    main = [
-        name for name in var_names
-        if name in ("beta_mu", "fs_instrument", "rho", "sigma", "beta_region_sd",
-                    "beta_province_sd", "gamma", "theta", "cf_coef", "beta_regime")
-    ]
+    main = [name for name in var_names if name in MAIN_PARAMETERS]
     try:
         return prior_sensitivity(dt, model, var_names=main)
     except (DataError, ValueError) as exc:
@@ -378,10 +374,10 @@ SENSITIVITY_TITLE = (
 
 
 def _report_diagnostics(diag: dict[str, Any]) -> dict[str, Any]:
-    shown: dict[str, Any] = {"verdict": diag["verdict"]}
+    report_items: dict[str, Any] = {"verdict": diag["verdict"]}
     if diag.get("sensitivity") is not None:
-        shown[SENSITIVITY_TITLE] = diag["sensitivity"]
-    return shown
+        report_items[SENSITIVITY_TITLE] = diag["sensitivity"]
+    return report_items
 
 
 def _table_or_none(result: Any) -> pd.DataFrame | None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from polygvc.atomic import write_text
+from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS
 from polygvc.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ __all__ = ["PreflightReport", "prior_predictive_ranges", "run_preflight"]
 PLAUSIBLE_WIDTH_RATIO = 10.0
 """Prior predictive 1-99% width above this multiple of the observed range is flagged."""
 
-SENSITIVITY_PARAMETERS = ("beta_mu", "fs_instrument", "rho", "sigma", "beta_region_sd",
-                          "beta_province_sd", "gamma")
+SENSITIVITY_PARAMETERS = MAIN_PARAMETERS
 
 
 @dataclass

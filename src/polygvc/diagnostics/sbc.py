@@ -855,8 +855,8 @@ def sbc_uniformity(
     The per-parameter ``verdict`` flags a calibrated parameter with a
     probability of roughly 7% (two tests at 1% and a 95% band), so a table of
     eight calibrated parameters shows at least one "check" in about 40% of
-    runs. ``verdict_adjusted`` holds that family-wise rate near the
-    per-parameter one; read both, and rerun with a new seed before calling a
+    runs. ``verdict_adjusted`` keeps that family-wise rate near the
+    per-parameter one. Read both, and rerun with a new seed before calling a
     single flag a miscalibration.
     """
     from arviz_stats.base import array_stats

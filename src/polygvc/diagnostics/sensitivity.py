@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "MAIN_PARAMETERS",
     "diagnose_sensitivity",
     "prior_sensitivity",
     "scaled_prior_names",
@@ -80,6 +81,12 @@ def diagnose_sensitivity(
         return DIAGNOSES["weak_likelihood"]
     return DIAGNOSES["ok"]
 
+
+MAIN_PARAMETERS = (
+    "beta_mu", "fs_instrument", "rho", "sigma", "beta_region_sd", "beta_province_sd", "gamma",
+    "theta", "cf_coef", "beta_regime",
+)
+"""Structural and first-stage parameters whose sensitivity runs and pre-flight checks report."""
 
 # Group-level terms whose prior is the hierarchical model itself; the
 # centred province and region terms of models.pooling carry these names.

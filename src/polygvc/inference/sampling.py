@@ -108,7 +108,7 @@ def nutpie_compile_kwargs(settings: SamplerSettings) -> dict | None:
         return None
     if settings.backend != "jax":
         raise SamplingError(
-            f"Unknown sampler backend {settings.backend!r}. Fix: use 'numba' or 'jax'."
+            f"Invalid sampler backend {settings.backend!r}. Fix: use 'numba' or 'jax'."
         )
     if settings.sampler != "nutpie":
         raise SamplingError(
@@ -127,10 +127,10 @@ def nutpie_compile_kwargs(settings: SamplerSettings) -> dict | None:
 def stored_var_names(model: pm.Model, settings: SamplerSettings) -> list[str] | None:
     """Return the variables nutpie stores, or None for all of them.
 
-    NOTE: nutpie 0.16.11's JAX backend panics while expanding the draws of the
-    ``<name>_corr`` and ``<name>_stds`` deterministics of ``LKJCholeskyCov``
-    ("Unexpected expand key"), so the JAX backend leaves them out; ``sigma``
-    and ``rho`` carry the same information.
+    NOTE: nutpie 0.16.11's JAX backend panics ("Unexpected expand key") while
+    expanding the draws of the ``<name>_corr`` and ``<name>_stds``
+    deterministics of ``LKJCholeskyCov``. The JAX backend therefore leaves them
+    out, and ``sigma`` and ``rho`` carry the same information.
     """
     if settings.backend != "jax":
         return None

@@ -7,15 +7,15 @@ ways that define the same prior:
   :math:`\theta_k = \mu_{g(k)} + \tau z_k`;
 * centred: :math:`\theta_k` itself is the free variable.
 
-Which one samples well depends on how much the data say about each
+Which one samples well depends on how informative the data are about each
 :math:`\theta_k`. When a group has few rows, its likelihood is flat compared
 with the prior, :math:`\theta_k` and :math:`\tau` form a funnel, and the
 non-centred form removes it. When every group has many rows, each
-:math:`\theta_k` is pinned down by its own data and the non-centred form
-creates the funnel instead: :math:`z_k` and :math:`\tau` become tightly
-negatively correlated, NUTS needs long trajectories and the gradient calls per
-draw grow with the number of rows (Betancourt and Girolami 2015,
-"Hamiltonian Monte Carlo for Hierarchical Models", section 5).
+:math:`\theta_k` is pinned down by its own data, and the non-centred form
+creates the funnel instead. Then :math:`z_k` and :math:`\tau` are tightly
+negatively correlated, so NUTS needs long trajectories and the gradient calls
+per draw grow with the number of rows (measured in
+``benchmarks/bench_sampling.py``).
 
 :func:`pooled_normal` declares a term in either form under the same names:
 the term ``name`` and its standardised offset ``offset_name`` are always in
@@ -47,12 +47,12 @@ PARAMETERIZATIONS = ("auto", "centred", "non_centred")
 
 # "auto" centres the province terms when every province has at least this
 # many rows. Measured with benchmarks/bench_sampling.py (31 provinces, 300
-# draws x 4 chains): at about 160 rows per province the centred province level
-# gave about 3x the ESS per second of the non-centred form and kept its
-# sampling time flat up to 1,000,000 rows, where the non-centred form took 15x
-# longer. The cut-off of 50 rows is a judgement between that design and the
-# real province panel (2 rows per province), where the non-centred form is
-# the standard choice; it was not tuned on intermediate sizes.
+# draws x 4 chains, about 160 rows per province): the centred province level
+# gave several times the ESS per second of the non-centred form. Its sampling
+# time stayed flat up to 1,000,000 rows, where the non-centred form took 11x
+# to 15x longer than at 5,000. The cut-off of 50 rows is a judgement between
+# that design and the real province panel (2 rows per province), where the
+# non-centred form is the standard choice. It was not tuned on other sizes.
 AUTO_CENTRED_MIN_ROWS = 50
 
 
