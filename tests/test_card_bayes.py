@@ -7,16 +7,22 @@ black, smsa, south, smsa66, reg662-reg669, educ instrumented by nearc4. 2SLS
 educ = 0.13150 (SE 0.05496), N = 3010.
 
 Tolerances with weak priors (Normal sd 10 on the standardised scale, LKJ
-eta = 1): posterior mean within 0.1 SE of 2SLS; the posterior scale within
-15% of the 2SLS SE, where the scale is the half-width of the central 68.3%
-interval. The posterior sd itself is checked within 30%: with a first-stage
-t of 3.6 the exact posterior has heavier tails than the normal approximation
-behind the 2SLS SE, and in trial runs its sd was 11-21% above the SE while the
-68.3% half-width was within 2% of it.
+eta = 1): posterior mean within 0.1 SE of 2SLS, posterior sd within 15% of the
+2SLS SE, and the half-width of the central 68.3% interval within 15% too.
+
+With a first-stage t of 3.6 the exact posterior has heavier tails than the
+normal approximation behind the 2SLS SE: the sd is about 12% above the SE
+(1.124 and 1.115 in two runs of 4 x 10,000 draws) while the 68.3% half-width
+is within 1% of it. The sd of a heavy-tailed posterior is a noisy estimate:
+at 4 x 1,000 draws single runs gave 11-21% above the SE. The slow test
+therefore samples the sufficient-statistic form of the same likelihood for
+4 x 40,000 draws and requires the Monte Carlo standard error of the sd to be
+below 2% of the SE, so that the 15% check has resolving power.
 """
 
 from __future__ import annotations
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -43,6 +49,7 @@ WEAK_PRIORS = {
     },
     "sigma": {"dist": "HalfNormal", "sigma": 10.0},
 }
+CARD_DRAWS = 40_000
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +83,31 @@ def test_linear_iv_graph_names(card):
     assert data.n_obs == 3010, f"{data.n_obs} rows, expected 3010"
 
 
+def test_linear_iv_suffstat_logp_matches_rows(card, rng):
+    data = prepare_linear_iv_data(card, "lwage", "educ", ["nearc4"], EXOG, source="card.csv")
+    rows = build_linear_iv(data, priors=WEAK_PRIORS, lkj_eta=1.0)
+    gram = build_linear_iv(data, priors=WEAK_PRIORS, lkj_eta=1.0, likelihood="suffstat")
+    assert {rv.name for rv in rows.free_RVs} == {rv.name for rv in gram.free_RVs}
+    assert gram.named_vars_to_dims["gram"] == ("gram_row", "gram_col")
+    start = rows.initial_point()
+    for trial in range(3):
+        point = {
+            name: value + rng.normal(scale=0.2, size=np.shape(value))
+            for name, value in start.items()
+        }
+        by_rows = rows.compile_logp()(point)
+        by_gram = gram.compile_logp()(point)
+        np.testing.assert_allclose(by_gram, by_rows, rtol=1e-10, err_msg=f"trial {trial}")
+
+
+def test_linear_iv_unknown_likelihood(card):
+    from polygvc.errors import ModelError
+
+    data = prepare_linear_iv_data(card, "lwage", "educ", ["nearc4"], EXOG, source="card.csv")
+    with pytest.raises(ModelError, match="likelihood = 'gram' is not known; use one of observed"):
+        build_linear_iv(data, likelihood="gram")
+
+
 def test_linear_iv_unknown_prior():
     from polygvc.errors import ConfigError
     from polygvc.models.linear_iv import resolve_linear_iv_priors
@@ -87,16 +119,18 @@ def test_linear_iv_unknown_prior():
 @pytest.mark.slow
 def test_card_posterior_matches_2sls(card):
     data = prepare_linear_iv_data(card, "lwage", "educ", ["nearc4"], EXOG, source="card.csv")
-    model = build_linear_iv(data, priors=WEAK_PRIORS, lkj_eta=1.0)
+    model = build_linear_iv(data, priors=WEAK_PRIORS, lkj_eta=1.0, likelihood="suffstat")
     dt = pm.sample(
         model=model,
         nuts_sampler="nutpie",
-        draws=1000,
+        draws=CARD_DRAWS,
         tune=1000,
         chains=4,
         random_seed=20261204,
         progressbar=False,
     )
+    mcse_sd = float(azs.mcse(dt, var_names=["effect"], method="sd")["effect"])
+    assert mcse_sd <= 0.02 * TSLS_SE, f"MCSE of the posterior sd {mcse_sd:.5f} is too large"
     effect = dt["posterior"]["effect"].values.reshape(-1)
     mean = float(effect.mean())
     sd = float(effect.std())
@@ -108,4 +142,6 @@ def test_card_posterior_matches_2sls(card):
     assert abs(half_width / TSLS_SE - 1) <= 0.15, (
         f"68.3% half-width {half_width:.4f} vs 2SLS SE {TSLS_SE}"
     )
-    assert abs(sd / TSLS_SE - 1) <= 0.30, f"posterior sd {sd:.4f} vs 2SLS SE {TSLS_SE}"
+    assert abs(sd / TSLS_SE - 1) <= 0.15, (
+        f"posterior sd {sd:.4f} (MCSE {mcse_sd:.5f}) vs 2SLS SE {TSLS_SE}"
+    )

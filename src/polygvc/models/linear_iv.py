@@ -25,6 +25,12 @@ sum; :func:`polygvc.models.data.prepare_model_data` also requires two units.
 
 Default priors are in :data:`LINEAR_IV_PRIORS` (standardised scale), and
 overrides go by name exactly as for the hierarchical model.
+
+``build_linear_iv(likelihood="suffstat")`` writes the same likelihood on the
+Gram matrix of the rows, as :mod:`polygvc.models.hierarchical_iv_suffstat`
+does per province. Long runs then cost little, which matters when a tail
+quantity such as the posterior sd under a weak instrument has to be estimated
+to a few per cent.
 """
 
 from __future__ import annotations
@@ -41,14 +47,17 @@ import pytensor.tensor as pt
 
 from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.hierarchical_iv import OBSERVED_NAME
+from polygvc.models.hierarchical_iv_suffstat import POTENTIAL_NAME, gram_loglik
 from polygvc.models.likelihoods import bivariate_normal
 from polygvc.models.priors import Prior, prior_from_setting
 
 __all__ = [
+    "LIKELIHOODS",
     "LINEAR_IV_PRIORS",
     "LinearIVData",
     "bivariate_normal",
     "build_linear_iv",
+    "linear_iv_gram",
     "prepare_linear_iv_data",
     "resolve_linear_iv_priors",
 ]
@@ -66,6 +75,9 @@ def _defaults() -> dict[str, Prior]:
     }
     return {name: Prior(dist, name=name, **params) for name, (dist, params) in table.items()}
 
+
+LIKELIHOODS = ("observed", "suffstat")
+"""Names accepted by ``build_linear_iv(likelihood=...)``."""
 
 LINEAR_IV_PRIORS: dict[str, Prior] = _defaults()
 """Default priors of the linear IV model on the standardised scale, by parameter name."""
@@ -243,7 +255,10 @@ def prepare_linear_iv_data(
 
 
 def build_linear_iv(
-    data: LinearIVData, priors: Mapping[str, Any] | None = None, lkj_eta: float = 2.0
+    data: LinearIVData,
+    priors: Mapping[str, Any] | None = None,
+    lkj_eta: float = 2.0,
+    likelihood: str = "observed",
 ) -> pm.Model:
     """Build the joint linear IV model with bivariate normal errors.
 
@@ -256,6 +271,11 @@ def build_linear_iv(
     lkj_eta : float, default 2.0
         Shape of the LKJ prior on the error correlation (1 is uniform on
         ``rho``; larger values pull ``rho`` towards 0).
+    likelihood : {"observed", "suffstat"}, default "observed"
+        ``"observed"`` writes one bivariate normal density per row.
+        ``"suffstat"`` writes the same log-likelihood on the Gram matrix of
+        ``(x, y, 1, Z, W)`` (see :mod:`polygvc.models.sufficient`), so a
+        gradient costs the same at any number of rows.
 
     Returns
     -------
@@ -264,14 +284,19 @@ def build_linear_iv(
         ``instrument``), ``fs_covariate`` and ``gamma`` (dim ``covariate``,
         only with covariates), ``intercept``, ``beta``, ``error_chol``;
         deterministics ``sigma`` (dim ``equation``), ``rho`` and ``effect``
-        (the slope in original units, ``beta * sd(y) / sd(x)``). The observed
-        variable is ``outcomes`` with dims ``(obs, equation)``; ``x`` and ``y``
-        are ``pm.Data`` so a compiled model can be refitted on new data.
+        (the slope in original units, ``beta * sd(y) / sd(x)``). With
+        ``likelihood="observed"`` the observed variable is ``outcomes`` with
+        dims ``(obs, equation)``, and ``x`` and ``y`` are ``pm.Data`` so a
+        compiled model can be refitted on new data. With
+        ``likelihood="suffstat"`` the data are the ``pm.Data`` variable
+        ``gram`` (dims ``gram_row``, ``gram_col``) and the likelihood is the
+        potential ``outcomes_loglik``.
 
     Raises
     ------
     ModelError
-        ``lkj_eta`` is not positive.
+        ``lkj_eta`` is not positive, or ``likelihood`` is not one of the two
+        names.
 
     Notes
     -----
@@ -281,7 +306,13 @@ def build_linear_iv(
     """
     if lkj_eta <= 0:
         raise ModelError(f"lkj_eta = {lkj_eta} must be > 0.")
+    if likelihood not in LIKELIHOODS:
+        raise ModelError(
+            f"likelihood = {likelihood!r} is not known; use one of {', '.join(LIKELIHOODS)}."
+        )
     resolved = resolve_linear_iv_priors(priors)
+    if likelihood == "suffstat":
+        return _build_suffstat(data, resolved, lkj_eta)
     has_covariates = data.W.shape[1] > 0
     with pm.Model(coords=data.coords) as model:
         Z = pm.Data("Z", data.Z, dims=("obs", "instrument"))
@@ -318,5 +349,58 @@ def build_linear_iv(
             observed=pt.stack([x, y], axis=1),
             dims=("obs", "equation"),
         )
+        pm.Deterministic("effect", beta * data.effect_ratio)
+    return model
+
+
+def linear_iv_gram(data: LinearIVData) -> np.ndarray:
+    """Gram matrix of the rows ``d_i = (x_i, y_i, 1, Z_i, W_i)``, shape ``(1, D, D)``.
+
+    The leading axis of length one is the single group that
+    :func:`polygvc.models.hierarchical_iv_suffstat.gram_loglik` expects;
+    entry ``[0, 2, 2]`` is the number of rows.
+    """
+    design = np.column_stack([data.x, data.y, np.ones(data.n_obs), data.Z, data.W])
+    return (design.T @ design)[None, :, :]
+
+
+def _build_suffstat(data: LinearIVData, resolved: dict[str, Prior], lkj_eta: float) -> pm.Model:
+    labels = ["x", "y", "const", *data.coords["instrument"], *data.coords["covariate"]]
+    coords = {key: value for key, value in data.coords.items() if key != "obs"}
+    coords["gram_row"] = labels
+    coords["gram_col"] = labels
+    n_instrument = data.Z.shape[1]
+    has_covariates = data.W.shape[1] > 0
+    with pm.Model(coords=coords) as model:
+        gram = pm.Data("gram", linear_iv_gram(data)[0], dims=("gram_row", "gram_col"))
+        fs_intercept = resolved["fs_intercept"].create("fs_intercept")
+        fs_instrument = resolved["fs_instrument"].create("fs_instrument", dims="instrument")
+        intercept = resolved["intercept"].create("intercept")
+        beta = resolved["beta"].create("beta")
+        # Residuals are u_i = a_u d_i and e_i = a_e d_i.
+        a_u_parts = [pt.ones(1), pt.zeros(1), -pt.atleast_1d(fs_intercept), -fs_instrument]
+        a_e_parts = [
+            -pt.atleast_1d(beta),
+            pt.ones(1),
+            -pt.atleast_1d(intercept),
+            pt.zeros(n_instrument),
+        ]
+        if has_covariates:
+            fs_covariate = resolved["fs_covariate"].create("fs_covariate", dims="covariate")
+            gamma = resolved["gamma"].create("gamma", dims="covariate")
+            a_u_parts.append(-fs_covariate)
+            a_e_parts.append(-gamma)
+        chol, corr, sigmas = pm.LKJCholeskyCov(
+            "error_chol",
+            n=2,
+            eta=lkj_eta,
+            sd_dist=resolved["sigma"].dist_object(),
+            compute_corr=True,
+        )
+        pm.Deterministic("sigma", sigmas, dims="equation")
+        pm.Deterministic("rho", corr[0, 1])
+        a_u = pt.concatenate(a_u_parts)
+        a_e = pt.concatenate(a_e_parts)[None, :]
+        pm.Potential(POTENTIAL_NAME, gram_loglik(gram[None, :, :], a_u, a_e, chol))
         pm.Deterministic("effect", beta * data.effect_ratio)
     return model
