@@ -44,15 +44,15 @@ from polygvc.data_prep.customs_read import (
     REQUIRED_COLUMNS,
     VALID_FLOWS,
     VALID_REGIMES,
+    CustomsSource,
     EngineSettings,
-    _clean_view_sql,
-    _inventory,
-    _longest_prefix_map,
-    _read_small_csv,
-    _share_column,
-    _Source,
-    _sql_literal,
+    clean_view_sql,
+    customs_inventory,
+    longest_prefix_map,
     read_hs_sector_concordance,
+    read_small_csv,
+    share_column,
+    sql_literal,
 )
 from polygvc.errors import ConfigError, DataError
 
@@ -256,7 +256,7 @@ def _hs_table(
     table = pd.DataFrame({"hs_code": codes})
     table["upstreamness"] = np.nan
     if concordance is not None and sector_upstreamness is not None:
-        sectors = _longest_prefix_map(codes, concordance["hs_prefix"], concordance["sector"])
+        sectors = longest_prefix_map(codes, concordance["hs_prefix"], concordance["sector"])
         levels = {str(k): float(v) for k, v in sector_upstreamness.items()}
         unknown = sorted(set(concordance["sector"]) - set(levels))
         if unknown:
@@ -270,17 +270,17 @@ def _hs_table(
     table["bec_matched"] = True
     if options.exclude_capital_goods:
         assert options.bec_concordance_path is not None
-        bec = _read_small_csv(options.bec_concordance_path, ["hs_prefix", "bec"], "BEC concordance")
-        codes_bec = _longest_prefix_map(codes, bec["hs_prefix"], bec["bec"])
+        bec = read_small_csv(options.bec_concordance_path, ["hs_prefix", "bec"], "BEC concordance")
+        codes_bec = longest_prefix_map(codes, bec["hs_prefix"], bec["bec"])
         table["bec_matched"] = codes_bec.notna().to_numpy()
         table["is_capital"] = codes_bec.isin(BEC_CAPITAL_CODES).to_numpy()
     table["domestic_share"] = 0.0
     if options.domestic_content:
         assert options.import_domestic_content_path is not None
         path = options.import_domestic_content_path
-        shares = _read_small_csv(path, ["hs_prefix", "domestic_share"], "domestic-content table")
-        values = _share_column(shares, "domestic_share", path, "domestic-content table")
-        mapped = _longest_prefix_map(codes, shares["hs_prefix"], values)
+        shares = read_small_csv(path, ["hs_prefix", "domestic_share"], "domestic-content table")
+        values = share_column(shares, "domestic_share", path, "domestic-content table")
+        mapped = longest_prefix_map(codes, shares["hs_prefix"], values)
         table["domestic_share"] = pd.to_numeric(mapped, errors="coerce").fillna(0.0).to_numpy()
     return table
 
@@ -383,7 +383,7 @@ def build_firm_year_measures(
         )
 
     connection = engine.connect()
-    reader = _Source(source, connection, engine)
+    reader = CustomsSource(source, connection, engine)
     try:
         result = _build(connection, reader, options, concordance, sector_upstreamness, aliases)
     finally:
@@ -397,25 +397,25 @@ def build_firm_year_measures(
 
 def _build(
     connection: duckdb.DuckDBPyConnection,
-    reader: _Source,
+    reader: CustomsSource,
     options: KeeTangOptions,
     concordance: pd.DataFrame | None,
     sector_upstreamness: pd.Series | None,
     aliases: Mapping[str, str],
 ) -> FirmYearMeasures:
     report = BuildReport(source=str(reader.path))
-    connection.execute(_clean_view_sql(reader.columns, aliases))
+    connection.execute(clean_view_sql(reader.columns, aliases))
     with_intermediaries = options.intermediaries != "keep"
     if with_intermediaries:
         assert options.intermediary_ids_path is not None
-        ids = _read_small_csv(options.intermediary_ids_path, ["firm_id"], "intermediary list")
+        ids = read_small_csv(options.intermediary_ids_path, ["firm_id"], "intermediary list")
         connection.register("intermediary_ids_df", ids.drop_duplicates())
         connection.execute(
             "CREATE TEMP TABLE intermediary_ids AS SELECT * FROM intermediary_ids_df"
         )
 
     try:
-        inventory = _inventory(connection, reader, with_intermediaries)
+        inventory = customs_inventory(connection, reader, with_intermediaries)
     except duckdb.InvalidInputException as exc:
         raise reader._read_error(exc) from exc
     report.n_rows = int(inventory["n_rows"].sum())
@@ -456,7 +456,7 @@ def _build(
         if with_intermediaries
         else ""
     )
-    processing = ", ".join(_sql_literal(r) for r in PROCESSING_REGIMES)
+    processing = ", ".join(sql_literal(r) for r in PROCESSING_REGIMES)
     keep_import = "NOT h.is_capital" if options.exclude_capital_goods else "true"
     material = "(1.0 - h.domestic_share)"
 
@@ -543,10 +543,10 @@ def _finish_dvar(
     foreign_in_domestic = pd.Series(0.0, index=firm_year.index)
     if options.domestic_content and options.domestic_materials_path is not None:
         path = options.domestic_materials_path
-        materials = _read_small_csv(
+        materials = read_small_csv(
             path, ["firm_id", "year", "domestic_materials", "foreign_share"], "domestic materials"
         )
-        share = _share_column(materials, "foreign_share", path, "domestic materials table")
+        share = share_column(materials, "foreign_share", path, "domestic materials table")
         amount = pd.to_numeric(materials["domestic_materials"], errors="coerce")
         if amount.isna().any() or (amount < 0).any():
             raise DataError(
@@ -568,7 +568,7 @@ def _finish_dvar(
         ordinary_use = pd.Series(1.0, index=firm_year.index)
         if options.firm_sales_path is not None:
             path = options.firm_sales_path
-            sales = _read_small_csv(path, ["firm_id", "year", "total_sales"], "firm sales table")
+            sales = read_small_csv(path, ["firm_id", "year", "total_sales"], "firm sales table")
             sales = sales.assign(
                 year=pd.to_numeric(sales["year"]).astype("int64"),
                 total_sales=pd.to_numeric(sales["total_sales"], errors="coerce"),

@@ -4,7 +4,8 @@ A file (CSV in any encoding, gzip CSV, Parquet or a folder of Parquet files)
 is opened as a DuckDB view and cleaned into a view ``tx``, and one grouped pass
 then checks every row. The small CSV side tables (concordances, share
 tables, firm lists) are read with pandas. The input schema is listed in
-:mod:`polygvc.data_prep.customs`, which builds the measures from these views.
+:mod:`polygvc.data_prep.customs`, which builds the measures from these views
+and imports the reading helpers listed in ``__all__``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,23 @@ import numpy as np
 import pandas as pd
 
 from polygvc.errors import ConfigError, DataError
+
+__all__ = [
+    "DEFAULT_REGIME_ALIASES",
+    "PROCESSING_REGIMES",
+    "REQUIRED_COLUMNS",
+    "VALID_FLOWS",
+    "VALID_REGIMES",
+    "CustomsSource",
+    "EngineSettings",
+    "clean_view_sql",
+    "customs_inventory",
+    "longest_prefix_map",
+    "read_hs_sector_concordance",
+    "read_small_csv",
+    "share_column",
+    "sql_literal",
+]
 
 REQUIRED_COLUMNS = ("firm_id", "year", "hs_code", "regime", "flow", "value", "partner", "city")
 PROCESSING_REGIMES = ("processing_imported_materials", "processing_assembly")
@@ -91,7 +109,8 @@ class EngineSettings:
 # --------------------------------------------------------------------------- reading
 
 
-def _sql_literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """Quote ``text`` as a SQL string literal, doubling any single quote."""
     return "'" + str(text).replace("'", "''") + "'"
 
 
@@ -142,7 +161,7 @@ def _locate_bad_bytes(path: Path, delimiter: str) -> str:
     return "an unknown position"
 
 
-class _Source:
+class CustomsSource:
     """A customs file opened as a DuckDB view ``raw`` (plus a temporary copy if transcoded)."""
 
     def __init__(
@@ -156,7 +175,7 @@ class _Source:
         name = self.path.name.lower()
         if name.endswith(".parquet") or self.path.is_dir():
             pattern = str(self.path / "*.parquet") if self.path.is_dir() else str(self.path)
-            relation = f"read_parquet({_sql_literal(pattern)})"
+            relation = f"read_parquet({sql_literal(pattern)})"
         elif name.endswith((".csv", ".csv.gz", ".txt")):
             encoding = settings.encoding.lower().replace("_", "-")
             read_path = self.path
@@ -172,9 +191,9 @@ class _Source:
                 read_path = self.temporary
                 encoding = "utf-8"
             relation = (
-                f"read_csv({_sql_literal(str(read_path))}, header=true, all_varchar=true, "
-                f"delim={_sql_literal(settings.delimiter)}, "
-                f"encoding={_sql_literal(_DUCKDB_ENCODINGS[encoding])})"
+                f"read_csv({sql_literal(str(read_path))}, header=true, all_varchar=true, "
+                f"delim={sql_literal(settings.delimiter)}, "
+                f"encoding={sql_literal(_DUCKDB_ENCODINGS[encoding])})"
             )
         else:
             raise DataError(
@@ -213,12 +232,19 @@ class _Source:
         return DataError(f"DuckDB could not read {self.path}: {message.splitlines()[0]}")
 
     def close(self) -> None:
+        """Delete the transcoded temporary copy, if one was made."""
         if self.temporary is not None:
             self.temporary.unlink(missing_ok=True)
             self.temporary = None
 
 
-def _clean_view_sql(columns: Mapping[str, str], aliases: Mapping[str, str]) -> str:
+def clean_view_sql(columns: Mapping[str, str], aliases: Mapping[str, str]) -> str:
+    """Return the SQL that defines the cleaned view ``tx`` over the view ``raw``.
+
+    ``columns`` maps column names to DuckDB types (a numeric ``hs_code`` gets
+    its leading zeros back), and ``aliases`` maps regime names as written in
+    the file to the canonical regime names.
+    """
     hs_type = columns["hs_code"].upper()
     hs_text = "trim(CAST(hs_code AS VARCHAR))"
     if any(word in hs_type for word in ("INT", "DECIMAL", "DOUBLE", "FLOAT")):
@@ -226,8 +252,7 @@ def _clean_view_sql(columns: Mapping[str, str], aliases: Mapping[str, str]) -> s
         hs_text = "lpad(CAST(CAST(hs_code AS BIGINT) AS VARCHAR), 8, '0')"
     regime_text = "trim(CAST(regime AS VARCHAR))"
     cases = " ".join(
-        f"WHEN {_sql_literal(alias)} THEN {_sql_literal(target)}"
-        for alias, target in aliases.items()
+        f"WHEN {sql_literal(alias)} THEN {sql_literal(target)}" for alias, target in aliases.items()
     )
     regime_sql = (
         f"CASE {regime_text} {cases} ELSE lower({regime_text}) END"
@@ -253,34 +278,39 @@ def _clean_view_sql(columns: Mapping[str, str], aliases: Mapping[str, str]) -> s
 # --------------------------------------------------------------------------- small tables
 
 
-def _read_small_csv(path: str | Path, columns: list[str], what: str) -> pd.DataFrame:
+def read_small_csv(path: str | Path, columns: list[str], table_label: str) -> pd.DataFrame:
+    """Read ``columns`` of a side table as stripped text.
+
+    ``table_label`` names the table in error messages.
+    """
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"Could not read the {what} {path}: {exc}.") from exc
+        raise DataError(f"Could not read the {table_label} {path}: {exc}.") from exc
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
-            f"The {what} {path} lacks column(s) {missing}; it has {list(frame.columns)}. "
+            f"The {table_label} {path} lacks column(s) {missing}; it has {list(frame.columns)}. "
             f"Fix: give it the columns {columns}."
         )
     return frame[columns].apply(lambda s: s.str.strip())
 
 
-def _share_column(frame: pd.DataFrame, column: str, path: str | Path, what: str) -> pd.Series:
+def share_column(frame: pd.DataFrame, column: str, path: str | Path, table_label: str) -> pd.Series:
+    """Convert a share column to numbers, raising DataError on the first value outside [0, 1]."""
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() | (values < 0) | (values > 1)
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
         raise DataError(
-            f"The {what} {path} has an invalid {column} {frame[column].iloc[row]!r} on data row "
-            f"{row + 1}; shares must be numbers in [0, 1]."
+            f"The {table_label} {path} has an invalid {column} {frame[column].iloc[row]!r} on "
+            f"data row {row + 1}; shares must be numbers in [0, 1]."
         )
     return values
 
 
-def _longest_prefix_map(codes: pd.Series, prefixes: pd.Series, values: pd.Series) -> pd.Series:
+def longest_prefix_map(codes: pd.Series, prefixes: pd.Series, values: pd.Series) -> pd.Series:
     """Map each HS code to the value of its longest matching prefix (NaN when none)."""
     lookup = dict(zip(prefixes, values, strict=True))
     result = pd.Series(np.nan, index=codes.index, dtype=object)
@@ -310,7 +340,7 @@ def read_hs_sector_concordance(path: str | Path) -> pd.DataFrame:
     DataError
         Missing columns, non-digit or duplicated prefixes.
     """
-    frame = _read_small_csv(path, ["hs_prefix", "sector"], "HS-to-sector concordance")
+    frame = read_small_csv(path, ["hs_prefix", "sector"], "HS-to-sector concordance")
     bad = ~frame["hs_prefix"].str.fullmatch(r"[0-9]{2,8}")
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
@@ -329,8 +359,8 @@ def read_hs_sector_concordance(path: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- validation
 
 
-def _inventory(
-    connection: duckdb.DuckDBPyConnection, source: _Source, with_intermediaries: bool
+def customs_inventory(
+    connection: duckdb.DuckDBPyConnection, source: CustomsSource, with_intermediaries: bool
 ) -> pd.DataFrame:
     """Validate every row in one pass and return value totals by regime, flow, year, HS code."""
     flag = (
