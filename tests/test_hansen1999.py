@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from polygvc.inference.sampling import SamplerSettings, draw_posterior
 from polygvc.models.panel_threshold import (
     build_panel_threshold_model,
     panel_pointwise_loglik,
     panel_threshold_posterior,
     prepare_panel_threshold,
-    sample_panel_threshold,
 )
 from polygvc.models.threshold import fit_threshold_ls, threshold_grid
 
@@ -137,9 +137,8 @@ def _fit(df, grid, n_thresholds, drop_last=False):
         time="year",
     )
     start = time.perf_counter()
-    trace = sample_panel_threshold(
-        build_panel_threshold_model(data), draws=500, tune=500, chains=4, seed=1999
-    )
+    settings = SamplerSettings(draws=500, tune=500, chains=4, seed=1999)
+    trace = draw_posterior(build_panel_threshold_model(data), settings)
     print(f"\nHansen {n_thresholds}-threshold fit: {time.perf_counter() - start:.0f} s")
     return data, trace, panel_threshold_posterior(trace, data, seed=1999)
 

@@ -166,6 +166,46 @@ def sample_model(
     SamplingError
         The sampler failed, or the user interrupted it (nothing is stored then).
     """
+    dt = draw_posterior(model, settings)
+    if settings.posterior_predictive:
+        pm.sample_posterior_predictive(
+            dt,
+            model=model,
+            random_seed=settings.seed + 1,
+            extend_inferencedata=True,
+            progressbar=False,
+        )
+    if settings.log_likelihood:
+        pm.compute_log_likelihood(dt, model=model, extend_inferencedata=True, progressbar=False)
+    _label_rows(dt, data, spec_json)
+    return dt
+
+
+def draw_posterior(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
+    """Sample the posterior of any PyMC model and check that every chain finished.
+
+    The first step of :func:`sample_model`, on its own for models whose
+    likelihood is a potential (no observed variable to predict or to score
+    per row), such as :mod:`polygvc.models.panel_threshold`.
+    ``settings.posterior_predictive`` and ``settings.log_likelihood`` are not
+    read here.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    settings : SamplerSettings
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior`` and ``sample_stats`` (and what the sampler adds).
+
+    Raises
+    ------
+    SamplingError
+        The sampler failed, was interrupted, or a chain returned non-finite
+        draws.
+    """
     compile_kwargs = nutpie_compile_kwargs(settings)
     start = time.perf_counter()
     logger.info(
@@ -223,16 +263,4 @@ def sample_model(
             "sampling are kept. Fix: run again (the same seed gives the same draws)."
         )
     logger.info("Sampling finished in %.1f s", time.perf_counter() - start)
-
-    if settings.posterior_predictive:
-        pm.sample_posterior_predictive(
-            dt,
-            model=model,
-            random_seed=settings.seed + 1,
-            extend_inferencedata=True,
-            progressbar=False,
-        )
-    if settings.log_likelihood:
-        pm.compute_log_likelihood(dt, model=model, extend_inferencedata=True, progressbar=False)
-    _label_rows(dt, data, spec_json)
     return dt

@@ -32,8 +32,6 @@ same in original units.
 from __future__ import annotations
 
 import difflib
-import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +42,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from polygvc.errors import ConfigError, DataError, ModelError, SamplingError
+from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.priors import Prior
 from polygvc.models.threshold import (
     REGIME_NAMES,
@@ -57,8 +55,6 @@ from polygvc.models.threshold import (
     threshold_posterior,
     within_transform,
 )
-
-logger = logging.getLogger(__name__)
 
 # Weak priors on the scaled data: a one-sd change in a within-transformed
 # regressor moving y by 2.5 within-sd is already an extreme effect.
@@ -75,7 +71,6 @@ __all__ = [
     "panel_pointwise_loglik",
     "panel_threshold_posterior",
     "prepare_panel_threshold",
-    "sample_panel_threshold",
 ]
 
 
@@ -332,60 +327,6 @@ def build_panel_threshold_model(
     return model
 
 
-def sample_panel_threshold(
-    model: pm.Model,
-    *,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 4,
-    cores: int | None = None,
-    seed: int = 0,
-) -> xr.DataTree:
-    """Sample the panel threshold model with nutpie (numba backend).
-
-    Parameters
-    ----------
-    model : pymc.Model
-    draws, tune, chains : int
-        Posterior draws and tuning steps per chain, number of chains.
-    cores : int or None
-        Chains run in parallel; nutpie's default if None.
-    seed : int
-
-    Returns
-    -------
-    xarray.DataTree
-        nutpie's trace with groups ``posterior`` and ``sample_stats``.
-
-    Raises
-    ------
-    SamplingError
-        nutpie failed to compile or sample the model.
-    """
-    import nutpie
-
-    start = time.perf_counter()
-    try:
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
-        kwargs = {} if cores is None else {"cores": cores}
-        trace = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress_bar=False,
-            **kwargs,
-        )
-    except (RuntimeError, ValueError) as err:
-        raise SamplingError(
-            f"nutpie failed on the panel threshold model: {err}. Check the data for "
-            "extreme values or retry with another seed."
-        ) from err
-    logger.info("Panel threshold model sampled in %.1f s", time.perf_counter() - start)
-    return trace
-
-
 def _draws(trace: xr.DataTree, name: str) -> np.ndarray:
     return np.asarray(trace["posterior"][name].transpose("chain", "draw", ...).values)
 
@@ -412,7 +353,8 @@ def panel_threshold_posterior(
     Parameters
     ----------
     trace : xarray.DataTree
-        Output of :func:`sample_panel_threshold`.
+        Posterior draws of the model, for example from
+        :func:`polygvc.inference.sampling.draw_posterior`.
     data : PanelThresholdData
         The data the model was built on.
     seed : int
