@@ -301,26 +301,10 @@ class ControlFunctionSpec(HierarchicalIVSpec):
     @classmethod
     def from_config(cls, model_section: Any, data_section: Any) -> ControlFunctionSpec:
         """Build a spec from the ``[model]`` and ``[data]`` config sections."""
-        priors = {
-            name: {"dist": setting.dist, **setting.params()}
-            for name, setting in model_section.priors.items()
-        }
         threshold = getattr(model_section, "threshold", None)
         spline = getattr(model_section, "spline", None)
         return cls(
-            dependent=model_section.dependent,
-            endog=model_section.endog,
-            instruments=list(model_section.instruments),
-            controls=list(model_section.controls),
-            moderators=list(model_section.moderators),
-            unit=data_section.unit,
-            group=data_section.group,
-            time=data_section.time,
-            year_effects=model_section.year_effects,
-            province_slopes=model_section.province_slopes,
-            lkj_eta=model_section.lkj_eta,
-            parameterization=model_section.parameterization,
-            priors=priors,
+            **cls.config_fields(model_section, data_section),
             kind=model_section.kind,
             extra_endog=list(getattr(model_section, "extra_endog", [])),
             interactions=list(getattr(model_section, "interactions", [])),
@@ -613,8 +597,11 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
         else:
             intercept_province_sd = priors["intercept_province_sd"].create("intercept_province_sd")
             intercept_province = pooled_normal(
-                "intercept_province", intercept_region[group_of_unit], intercept_province_sd,
-                "province", centred,
+                "intercept_province",
+                intercept_region[group_of_unit],
+                intercept_province_sd,
+                "province",
+                centred,
             )
         mu_y = intercept_province[unit_idx]
 
@@ -630,7 +617,10 @@ def build_control_function_parts(spec: ControlFunctionSpec, data: ModelData) -> 
             if spec.province_slopes:
                 beta_province_sd = priors["beta_province_sd"].create("beta_province_sd")
                 beta_province = pooled_normal(
-                    "beta_province", beta_region[group_of_unit], beta_province_sd, "province",
+                    "beta_province",
+                    beta_region[group_of_unit],
+                    beta_province_sd,
+                    "province",
                     centred,
                 )
             else:

@@ -256,22 +256,30 @@ class HierarchicalIVSpec:
     @classmethod
     def from_config(cls, model_section: Any, data_section: Any) -> HierarchicalIVSpec:
         """Build a spec from the ``[model]`` and ``[data]`` config sections."""
+        return cls(**cls.config_fields(model_section, data_section))
+
+    @staticmethod
+    def config_fields(model_section: Any, data_section: Any) -> dict[str, Any]:
+        """Return the constructor arguments that every IV spec reads from the config.
+
+        Subclasses add their own fields to this dict in their ``from_config``.
+        """
         priors = {
             name: {"dist": setting.dist, **setting.params()}
             for name, setting in model_section.priors.items()
         }
-        return cls(
-            dependent=model_section.dependent,
-            endog=model_section.endog,
-            instruments=list(model_section.instruments),
-            controls=list(model_section.controls),
-            moderators=list(model_section.moderators),
-            unit=data_section.unit,
-            group=data_section.group,
-            time=data_section.time,
-            year_effects=model_section.year_effects,
-            province_slopes=model_section.province_slopes,
-            lkj_eta=model_section.lkj_eta,
-            parameterization=model_section.parameterization,
-            priors=priors,
-        )
+        return {
+            "dependent": model_section.dependent,
+            "endog": model_section.endog,
+            "instruments": list(model_section.instruments),
+            "controls": list(model_section.controls),
+            "moderators": list(model_section.moderators),
+            "unit": data_section.unit,
+            "group": data_section.group,
+            "time": data_section.time,
+            "year_effects": model_section.year_effects,
+            "province_slopes": model_section.province_slopes,
+            "lkj_eta": model_section.lkj_eta,
+            "parameterization": model_section.parameterization,
+            "priors": priors,
+        }
