@@ -49,7 +49,7 @@ from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.hierarchical_iv import OBSERVED_NAME
 from polygvc.models.hierarchical_iv_suffstat import POTENTIAL_NAME, gram_loglik
 from polygvc.models.likelihoods import bivariate_normal
-from polygvc.models.priors import Prior, prior_from_setting
+from polygvc.models.priors import Prior, check_prior_name, prior_from_setting
 
 __all__ = [
     "LIKELIHOODS",
@@ -104,13 +104,7 @@ def resolve_linear_iv_priors(overrides: Mapping[str, Any] | None) -> dict[str, P
     """
     priors = dict(LINEAR_IV_PRIORS)
     for name, value in (overrides or {}).items():
-        if name not in LINEAR_IV_PRIORS:
-            close = difflib.get_close_matches(name, list(LINEAR_IV_PRIORS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"Unknown linear IV prior name {name!r}.{hint} Valid names: "
-                f"{', '.join(sorted(LINEAR_IV_PRIORS))}."
-            )
+        check_prior_name(name, LINEAR_IV_PRIORS, "linear IV")
         prior = prior_from_setting(
             value,
             name=name,
@@ -232,11 +226,7 @@ def prepare_linear_iv_data(
             )
         scaling[column] = {"mean": mean, "sd": sd}
         standardised[column] = (values - mean) / sd
-    W = (
-        np.column_stack([standardised[c] for c in exog])
-        if exog
-        else np.zeros((len(rows), 0))
-    )
+    W = np.column_stack([standardised[c] for c in exog]) if exog else np.zeros((len(rows), 0))
     return LinearIVData(
         y=standardised[dependent],
         x=standardised[endog],

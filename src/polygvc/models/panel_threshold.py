@@ -31,7 +31,6 @@ same in original units.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from polygvc.errors import ConfigError, DataError, ModelError
-from polygvc.models.priors import Prior
+from polygvc.models.priors import Prior, check_prior_name
 from polygvc.models.threshold import (
     REGIME_NAMES,
     ThresholdKernel,
@@ -248,13 +247,7 @@ def prepare_panel_threshold(
 def _resolve_priors(overrides: Mapping[str, Any] | None) -> dict[str, Prior]:
     priors = dict(PANEL_THRESHOLD_PRIORS)
     for name, value in (overrides or {}).items():
-        if name not in PANEL_THRESHOLD_PRIORS:
-            close = difflib.get_close_matches(name, list(PANEL_THRESHOLD_PRIORS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"Unknown panel threshold prior '{name}'.{hint} Valid names: "
-                f"{', '.join(sorted(PANEL_THRESHOLD_PRIORS))}."
-            )
+        check_prior_name(name, PANEL_THRESHOLD_PRIORS, "panel threshold")
         prior = value if isinstance(value, Prior) else Prior(**dict(value), name=name)
         priors[name] = prior
     if not priors["sigma_scaled"].positive:

@@ -7,8 +7,9 @@ any model is built, with a message naming the prior and the fix.
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,3 +155,18 @@ def prior_from_setting(
     if dist is None:
         raise ConfigError(f"{label} has no 'dist'. Fix: write it as {default.example()}.")
     return Prior(dist, name=prior_name, **setting)
+
+
+def check_prior_name(name: str, valid: Collection[str], model_label: str) -> None:
+    """Raise ConfigError when ``name`` is not one of a model's prior names.
+
+    The message names the model (``model_label``, e.g. ``"linear IV"``),
+    suggests the closest valid name and lists all of them.
+    """
+    if name in valid:
+        return
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"Unknown {model_label} prior name {name!r}.{hint} Valid names: {', '.join(sorted(valid))}."
+    )

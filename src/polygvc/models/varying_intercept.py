@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 
 from polygvc.errors import ConfigError, DataError, ModelError
 from polygvc.models.hierarchical_iv import OBSERVED_NAME
-from polygvc.models.priors import Prior, prior_from_setting
+from polygvc.models.priors import Prior, check_prior_name, prior_from_setting
 
 __all__ = [
     "VARYING_INTERCEPT_PRIORS",
@@ -79,13 +79,7 @@ def resolve_varying_intercept_priors(overrides: Mapping[str, Any] | None) -> dic
     """
     priors = dict(VARYING_INTERCEPT_PRIORS)
     for name, value in (overrides or {}).items():
-        if name not in VARYING_INTERCEPT_PRIORS:
-            close = difflib.get_close_matches(name, list(VARYING_INTERCEPT_PRIORS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"Unknown varying-intercept prior name {name!r}.{hint} Valid names: "
-                f"{', '.join(sorted(VARYING_INTERCEPT_PRIORS))}."
-            )
+        check_prior_name(name, VARYING_INTERCEPT_PRIORS, "varying-intercept")
         prior = prior_from_setting(
             value,
             name=name,
@@ -188,11 +182,7 @@ def prepare_varying_intercept_data(
             "need at least two groups."
         )
     position = {label: k for k, label in enumerate(labels)}
-    X = (
-        rows[list(regressors)].to_numpy(dtype=float)
-        if regressors
-        else np.zeros((len(rows), 0))
-    )
+    X = rows[list(regressors)].to_numpy(dtype=float) if regressors else np.zeros((len(rows), 0))
     return VaryingInterceptData(
         y=rows[dependent].to_numpy(dtype=float),
         X=X,
