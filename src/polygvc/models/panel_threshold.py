@@ -32,7 +32,7 @@ same in original units.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ from polygvc.models.threshold import (
     prepare_threshold_kernel,
     threshold_grid,
     threshold_posterior,
+    with_outcome,
     within_transform,
 )
 
@@ -67,10 +68,16 @@ __all__ = [
     "PANEL_THRESHOLD_PRIORS",
     "PanelThresholdData",
     "build_panel_threshold_model",
+    "OUTCOME_STATISTICS",
+    "panel_outcome_values",
     "panel_pointwise_loglik",
     "panel_threshold_posterior",
     "prepare_panel_threshold",
+    "with_outcome_data",
 ]
+
+# Kernel cross-products that depend on the outcome; the model reads them as pm.Data.
+OUTCOME_STATISTICS = ("yy", "xy", "dy")
 
 
 @dataclass(frozen=True)
@@ -277,7 +284,9 @@ def build_panel_threshold_model(
         Free variables ``beta_scaled``, ``beta_regime_scaled``,
         ``sigma_scaled``; deterministics in original units ``beta``,
         ``beta_regime``, ``sigma``; the potential
-        ``threshold_marginal_loglik``.
+        ``threshold_marginal_loglik``. The outcome enters only through the
+        ``pm.Data`` variables ``panel_yy``, ``panel_xy`` and ``panel_dy``
+        (see :func:`panel_outcome_values`).
 
     Raises
     ------
@@ -305,19 +314,73 @@ def build_panel_threshold_model(
         beta_regime_s = resolved["beta_regime_scaled"].create("beta_regime_scaled", dims="regime")
         sigma_s = resolved["sigma_scaled"].create("sigma_scaled")
 
+        # The outcome's cross-products are pm.Data, so a compiled model can be
+        # refitted on a new outcome (panel_outcome_values) without rebuilding.
+        linear = dict(kernel.linear)
+        for key in OUTCOME_STATISTICS:
+            linear[key] = pm.Data(f"panel_{key}", kernel.linear[key])
         coef = pt.concatenate([beta_s, beta_regime_s[-1:]])
         # One regime-dependent column, so delta has shape (k=1,) or (2, 1).
         steps = beta_regime_s[:-1] - beta_regime_s[1:]
         delta = steps if kernel.n_thresholds == 1 else steps[:, None]
         pm.Potential(
             "threshold_marginal_loglik",
-            marginal_threshold_loglik(kernel, delta, sigma_s, coef=coef),
+            marginal_threshold_loglik(replace(kernel, linear=linear), delta, sigma_s, coef=coef),
         )
 
         pm.Deterministic("beta", beta_s * data.y_scale / data.x_scale, dims="covariate")
         pm.Deterministic("beta_regime", beta_regime_s * data.y_scale / data.z_scale, dims="regime")
         pm.Deterministic("sigma", sigma_s * data.y_scale)
     return model
+
+
+def panel_outcome_values(data: PanelThresholdData, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the ``pm.Data`` values of the model for a new outcome on the same design.
+
+    Parameters
+    ----------
+    data : PanelThresholdData
+        The data the model was built on.
+    y : numpy.ndarray, shape (n_obs,)
+        New outcome, within transformed and divided by ``data.y_scale`` like
+        ``data.y``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``panel_yy``, ``panel_xy`` and ``panel_dy``; pass them to
+        ``pm.set_data`` or nutpie's ``CompiledModel.with_data``.
+
+    Raises
+    ------
+    ModelError
+        ``y`` does not have one value per model row.
+    """
+    kernel = with_outcome_data(data, y).kernel
+    assert kernel.linear is not None
+    return {f"panel_{key}": kernel.linear[key] for key in OUTCOME_STATISTICS}
+
+
+def with_outcome_data(data: PanelThresholdData, y: np.ndarray) -> PanelThresholdData:
+    """Return a copy of ``data`` with a new scaled, within-transformed outcome.
+
+    The design, scales and grid stay those of ``data``. The kernel's outcome
+    cross-products are recomputed, so :func:`panel_threshold_posterior` on
+    the copy recovers the threshold for the new outcome.
+
+    Raises
+    ------
+    ModelError
+        ``y`` does not have one value per model row.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.shape != data.y.shape:
+        raise ModelError(
+            f"The new outcome has shape {y.shape}, but the panel threshold model has "
+            f"{data.y.size} rows. Fix: pass one within-transformed value per model row."
+        )
+    kernel = with_outcome(data.kernel, y, np.column_stack([data.x_fixed, data.z]))
+    return replace(data, y=y, kernel=kernel)
 
 
 def _draws(trace: xr.DataTree, name: str) -> np.ndarray:

@@ -63,6 +63,7 @@ __all__ = [
     "prepare_threshold_kernel",
     "regime_index",
     "tensor_kernel",
+    "with_outcome",
     "threshold_grid",
     "threshold_loglik_grid",
     "threshold_pairs",
@@ -606,6 +607,39 @@ def tensor_kernel(
     cross = None if kernel.pairs is None else gram[kernel.pairs[:, 0]]
     # The dataclass fields are typed as arrays, but here they hold tensors.
     return replace(kernel, design=design, gram=gram, cross=cross)  # type: ignore[arg-type]
+
+
+def with_outcome(kernel: ThresholdKernel, y: np.ndarray, x_fixed: np.ndarray) -> ThresholdKernel:
+    """Return a copy of a kernel with its ``linear`` cross-products for a new outcome.
+
+    Parameters
+    ----------
+    kernel : ThresholdKernel
+        From :func:`prepare_threshold_kernel` with ``y`` and ``x_fixed``.
+    y : numpy.ndarray, shape (n_obs,)
+        New outcome on the kernel's rows (within transformed when the kernel
+        has fixed effects, after ``keep_rows``).
+    x_fixed : numpy.ndarray, shape (n_obs, p)
+        The same common-slope regressors the kernel was prepared with.
+
+    Returns
+    -------
+    ThresholdKernel
+        Same grid, designs, groups and prior; ``linear`` recomputed.
+
+    Raises
+    ------
+    ModelError
+        The kernel has no ``linear`` part, or ``y`` has another number of rows.
+    """
+    if kernel.linear is None:
+        raise ModelError(
+            "This threshold kernel was prepared without y and x_fixed, so it has no outcome "
+            "cross-products to replace. Fix: prepare it with prepare_threshold_kernel(y=..., "
+            "x_fixed=...)."
+        )
+    linear = _linear_statistics(kernel.design, kernel.group_onehot, y, x_fixed)
+    return replace(kernel, linear=linear)
 
 
 def _linear_statistics(
