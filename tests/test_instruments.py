@@ -295,3 +295,29 @@ def test_robust_ar_grid_two_rays_when_weak():
     frame = simulate(**AR_CASES["union of two rays"])
     robust = anderson_rubin_grid(frame, "y", "x", ["w"], ["z1"])
     assert robust.kind == "union of two rays", str(robust)
+
+
+def test_weak_instrument_posterior_wider_than_strong():
+    import pymc as pm
+
+    from polygvc.models.linear_iv import build_linear_iv, prepare_linear_iv_data
+
+    widths = {}
+    for label, pi in (("weak", 0.05), ("strong", 1.0)):
+        frame = simulate(pi=(pi,), seed=11)
+        data = prepare_linear_iv_data(frame, "y", "x", ["z1"], ["w"], source=f"{label} design")
+        dt = pm.sample(
+            model=build_linear_iv(data, likelihood="suffstat"),
+            nuts_sampler="nutpie",
+            draws=500,
+            tune=500,
+            chains=2,
+            random_seed=11,
+            progressbar=False,
+        )
+        low, high = np.quantile(dt["posterior"]["effect"].values, [0.05, 0.95])
+        widths[label] = high - low
+    # Same data-generating process and seed as the AR test above: robust F
+    # below 5 for the weak design.
+    print(f"\n90% interval widths: {widths}")
+    assert widths["weak"] > 5 * widths["strong"], widths
