@@ -117,3 +117,36 @@ def test_scaled_prior_names_skip_group_terms():
                      "spline_offset", "sigma")
     })
     assert scaled_prior_names(log_prior) == ["beta_mu", "beta_region_sd", "sigma"]
+
+
+def test_preflight_reads_panel_file_options(rng, tmp_path):
+    from polygvc.diagnostics.preflight import run_preflight
+
+    provinces = ["Beijing", "Tianjin", "Hebei", "Shanxi", "Shanghai", "Jiangsu"]
+    years = [2002, 2007]
+    panel = pd.DataFrame(
+        {
+            "省份": np.repeat(provinces, len(years)),
+            "yr": years * len(provinces),
+            "z": np.repeat(rng.normal(size=len(provinces)), len(years)),
+        }
+    )
+    panel["x"] = panel["z"] + rng.normal(size=len(panel))
+    panel["y"] = 0.5 * panel["x"] + rng.normal(size=len(panel))
+    path = tmp_path / "panel_gbk.csv"
+    panel.to_csv(path, index=False, encoding="gbk")
+    config = {
+        "data": {
+            "source": "panel_file", "panel": str(path), "unit": "省份", "time": "yr",
+            "encoding": "gbk",
+        },
+        "model": {
+            "dependent": "y", "endog": "x", "instruments": ["z"], "controls": [],
+            "moderators": [],
+        },
+    }
+    # The same [data] options as polygvc run: a GBK file with its own unit and year headers.
+    report = run_preflight(config, sbc_simulations=0, sensitivity=False)
+    assert list(report.prior_predictive.index) == ["x", "y"]
+    observed = report.prior_predictive.loc["x", "observed_max"]
+    assert observed == pytest.approx(panel["x"].max())

@@ -131,32 +131,9 @@ def _panel_notes(panel: pd.DataFrame, spec: HierarchicalIVSpec, data: ModelData)
 
 def build_panel(config: RunConfig) -> pd.DataFrame:
     """Build the real province panel or read the user's panel file."""
-    if config.data.source == "china_provinces":
-        from polygvc.data_prep.panel import build_province_panel, validate_panel
+    from polygvc.data_prep.panel import panel_from_config
 
-        first, last = config.data.years
-        panel = build_province_panel(
-            years=range(first, last + 1), light_column=config.data.light_column
-        )
-        validate_panel(panel)
-        return panel
-    path = Path(config.data.panel)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise DataError(
-            f"Panel file {path} (data.panel) was not found. Fix: correct the path; relative "
-            "paths are read from the config file's folder."
-        )
-    from polygvc.data_prep.panel import read_panel_file
-
-    return read_panel_file(
-        path,
-        unit=config.data.unit,
-        time=config.data.time,
-        group=config.data.group,
-        sheet=config.data.sheet,
-        encoding=config.data.encoding,
-        header_rows=config.data.header_rows,
-    )
+    return panel_from_config(config.data)
 
 
 def build_model(config: RunConfig, panel: pd.DataFrame, source: str = "the panel"):

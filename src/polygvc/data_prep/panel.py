@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -671,3 +672,50 @@ def read_panel_file(path: str | os.PathLike[str], **options) -> pd.DataFrame:
     from polygvc.data_prep.readers import read_panel_file as _read
 
     return _read(path, **options)
+
+
+def panel_from_config(data_section: Any) -> pd.DataFrame:
+    """Build the real province panel or read the user's panel file, following ``[data]``.
+
+    Used by ``polygvc run`` and by the pre-flight checks of ``polygvc check``,
+    so both read a user's panel with the same column names, sheet and
+    encoding.
+
+    Parameters
+    ----------
+    data_section : polygvc.config.DataConfig
+        The ``[data]`` section: ``source``, ``years`` and ``light_column``
+        for the built panel; ``panel``, ``unit``, ``time``, ``group``,
+        ``sheet``, ``encoding`` and ``header_rows`` for a panel file.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    DataError
+        The panel file is missing, cannot be read or fails the panel checks.
+    """
+    if data_section.source == "china_provinces":
+        first, last = data_section.years
+        panel = build_province_panel(
+            years=range(first, last + 1), light_column=data_section.light_column
+        )
+        validate_panel(panel)
+        return panel
+    path = Path(data_section.panel)
+    if not path.is_file():
+        raise DataError(
+            f"Panel file {path} (data.panel) was not found. Fix: correct the path; relative "
+            "paths are read from the config file's folder."
+        )
+    return read_panel_file(
+        path,
+        unit=data_section.unit,
+        time=data_section.time,
+        group=data_section.group,
+        sheet=data_section.sheet,
+        encoding=data_section.encoding,
+        header_rows=data_section.header_rows,
+    )

@@ -29,7 +29,6 @@ import pandas as pd
 
 from polygvc.atomic import write_text
 from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS
-from polygvc.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -81,32 +80,11 @@ class PreflightReport:
             clean = clean and bool((self.sbc["verdict"] == "calibrated").all())
         if self.sensitivity is not None:
             clean = clean and not bool(
-                self.sensitivity["diagnosis"].isin(
-                    ["prior-data conflict", "strong prior / weak likelihood"]
-                ).any()
+                self.sensitivity["diagnosis"]
+                .isin(["prior-data conflict", "strong prior / weak likelihood"])
+                .any()
             )
         return clean
-
-
-def _load_panel(config: Any) -> pd.DataFrame:
-    if config.data.source == "china_provinces":
-        from polygvc.data_prep.panel import build_province_panel, validate_panel
-
-        first, last = config.data.years
-        panel = build_province_panel(
-            years=range(first, last + 1), light_column=config.data.light_column
-        )
-        validate_panel(panel)
-        return panel
-    path = Path(config.data.panel)
-    if not path.is_file():
-        raise DataError(
-            f"Panel file {path} (data.panel) was not found. Fix: correct the path; relative "
-            "paths are read from the config file's folder."
-        )
-    from polygvc.data_prep.panel import read_panel_file
-
-    return read_panel_file(path)
 
 
 def prior_predictive_ranges(
@@ -220,7 +198,9 @@ def run_preflight(
     timings: dict[str, float] = {}
     notes: list[str] = []
     if panel is None:
-        panel = _load_panel(config)
+        from polygvc.data_prep.panel import panel_from_config
+
+        panel = panel_from_config(config.data)
     spec = HierarchicalIVSpec.from_config(config.model, config.data)
     data = prepare_model_data(panel, spec)
     out = Path(folder) if folder is not None else None
@@ -237,12 +217,19 @@ def run_preflight(
         start = time.perf_counter()
         problem = iv_problem_from_data(spec, data, name="preflight")
         settings = SBCSettings(
-            draws=sbc_draws, tune=sbc_draws, chains=2,
-            n_rank_draws=min(99, 2 * sbc_draws - 1), seed=config.run.seed,
+            draws=sbc_draws,
+            tune=sbc_draws,
+            chains=2,
+            n_rank_draws=min(99, 2 * sbc_draws - 1),
+            seed=config.run.seed,
         )
         result = run_sbc(
-            problem, sbc_simulations, settings, scheduler_address=scheduler_address,
-            n_workers=n_workers, out=out / "preflight_sbc.nc" if out else None,
+            problem,
+            sbc_simulations,
+            settings,
+            scheduler_address=scheduler_address,
+            n_workers=n_workers,
+            out=out / "preflight_sbc.nc" if out else None,
         )
         sbc_table = result.uniformity
         if out is not None:
@@ -262,8 +249,13 @@ def run_preflight(
         start = time.perf_counter()
         model = build_hierarchical_iv(spec, data)
         dt = pm.sample(
-            model=model, nuts_sampler=config.inference.sampler, draws=fit_draws, tune=fit_draws,
-            chains=2, random_seed=config.run.seed, progressbar=False,
+            model=model,
+            nuts_sampler=config.inference.sampler,
+            draws=fit_draws,
+            tune=fit_draws,
+            chains=2,
+            random_seed=config.run.seed,
+            progressbar=False,
         )
         pm.compute_log_likelihood(dt, model=model, progressbar=False)
         sensitivity_table = prior_sensitivity(dt, model, var_names=list(SENSITIVITY_PARAMETERS))
@@ -275,9 +267,11 @@ def run_preflight(
     if out is not None:
         payload = {
             "prior_predictive": json.loads(prior_table.reset_index().to_json(orient="records")),
-            "sbc": None if sbc_table is None
+            "sbc": None
+            if sbc_table is None
             else json.loads(sbc_table.reset_index().to_json(orient="records")),
-            "sensitivity": None if sensitivity_table is None
+            "sensitivity": None
+            if sensitivity_table is None
             else json.loads(sensitivity_table.reset_index().to_json(orient="records")),
             "timings": timings,
             "notes": notes,
