@@ -150,3 +150,20 @@ def test_preflight_reads_panel_file_options(rng, tmp_path):
     assert list(report.prior_predictive.index) == ["x", "y"]
     observed = report.prior_predictive.loc["x", "observed_max"]
     assert observed == pytest.approx(panel["x"].max())
+
+
+def test_preflight_rejects_control_function_kind():
+    from polygvc.diagnostics.preflight import run_preflight
+    from polygvc.errors import ConfigError
+
+    config = {
+        "model": {
+            "kind": "cf_linear", "dependent": "y", "endog": "x", "instruments": ["z"],
+            "controls": [], "moderators": ["m"], "interactions": ["m"],
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        run_preflight(config, sbc_simulations=0, sensitivity=False)
+    message = str(info.value)
+    assert message.startswith("polygvc check runs its pre-flight checks for model.kind = ")
+    assert "not 'cf_linear'" in message

@@ -29,6 +29,7 @@ import pandas as pd
 
 from polygvc.atomic import write_text
 from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS
+from polygvc.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,8 @@ def run_preflight(
     ------
     PolygvcError
         Config, data or model errors, as in the main job.
+    ConfigError
+        ``model.kind`` is not ``"hierarchical_iv"``.
     """
     from polygvc.config import coerce_config
     from polygvc.models.data import prepare_model_data
@@ -195,6 +198,15 @@ def run_preflight(
     from polygvc.models.spec import HierarchicalIVSpec
 
     config = coerce_config(config)
+    if config.model.kind != "hierarchical_iv":
+        # NOTE: the control-function kinds have SBC problems on a synthetic
+        # design (sbc_problems_cf), but not yet on the config's own design.
+        raise ConfigError(
+            f"polygvc check runs its pre-flight checks for model.kind = 'hierarchical_iv' only, "
+            f"not {config.model.kind!r}, so it would check a different model than polygvc run "
+            "fits. Fix: run the calibration problems in polygvc.diagnostics.sbc_problems_cf "
+            "(see docs/validation.md), or check the hierarchical_iv form of this config."
+        )
     timings: dict[str, float] = {}
     notes: list[str] = []
     if panel is None:
