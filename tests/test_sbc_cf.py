@@ -177,3 +177,32 @@ def test_full_sbc_cf_calibrated(make_problem, target_accept):
     result = run_sbc(make_problem(), 200, SBCSettings(target_accept=target_accept))
     bad = result.uniformity[result.uniformity["chi2_p"] < 0.001]
     assert bad.empty, result.uniformity.to_string()
+
+
+def test_problem_from_data_rejects_extra_endog():
+    from types import SimpleNamespace
+
+    from polygvc.diagnostics.sbc_problems_cf import cf_problem_from_data
+
+    # A valid spec with extra endogenous regressors needs more instruments
+    # than the SBC design has; the check reads only extra_endog.
+    spec = SimpleNamespace(extra_endog=["x2"], kind="cf_linear")
+    with pytest.raises(ModelError, match=r"simulates one endogenous regressor, but this spec also"):
+        cf_problem_from_data(spec, None, name="check")
+
+
+def test_problem_from_data_ranks_by_kind():
+    from polygvc.diagnostics.sbc_problems_cf import cf_problem_from_data
+
+    for make_problem, expected in (
+        (cf_linear_problem, {"beta_mu", "theta", "beta_region_sd"}),
+        (cf_threshold_problem, {"beta_regime", "beta_jump", "threshold"}),
+        (cf_spline_problem, {"spline_curve", "spline_sigma"}),
+    ):
+        template = make_problem()
+        spec = template.simulate.keywords["spec"]
+        data = template.simulate.keywords["data"]
+        problem = cf_problem_from_data(spec, data, name="check")
+        assert expected <= set(problem.parameters), (spec.kind, problem.parameters)
+        assert problem.name == f"check_{spec.kind}"
+        assert (problem.recover is not None) == (spec.kind == "cf_threshold")

@@ -45,8 +45,13 @@ def _fit(rng, priors):
     data = prepare_varying_intercept_data(frame, "y", ["x"], "g")
     model = build_varying_intercept(data, priors=priors)
     dt = pm.sample(
-        model=model, nuts_sampler="nutpie", draws=500, tune=500, chains=2,
-        random_seed=11, progressbar=False,
+        model=model,
+        nuts_sampler="nutpie",
+        draws=500,
+        tune=500,
+        chains=2,
+        random_seed=11,
+        progressbar=False,
     )
     pm.compute_log_likelihood(dt, model=model, progressbar=False)
     return dt, model
@@ -94,13 +99,14 @@ def test_preflight_prior_predictive_only(rng, tmp_path):
     panel["y"] = 0.5 * panel["x"] + rng.normal(size=len(panel))
     config = {
         "model": {
-            "dependent": "y", "endog": "x", "instruments": ["z"], "controls": [],
+            "dependent": "y",
+            "endog": "x",
+            "instruments": ["z"],
+            "controls": [],
             "moderators": [],
         }
     }
-    report = run_preflight(
-        config, panel, folder=tmp_path, sbc_simulations=0, sensitivity=False
-    )
+    report = run_preflight(config, panel, folder=tmp_path, sbc_simulations=0, sensitivity=False)
     table = report.prior_predictive
     assert list(table.index) == ["x", "y"]
     assert (table["verdict"] == "plausible").all(), table.to_string()
@@ -111,11 +117,19 @@ def test_preflight_prior_predictive_only(rng, tmp_path):
 
 
 def test_scaled_prior_names_skip_group_terms():
-    log_prior = xr.Dataset({
-        name: (("chain", "draw"), np.zeros((1, 2)))
-        for name in ("beta_mu", "beta_region_sd", "beta_region_offset", "intercept_province",
-                     "spline_offset", "sigma")
-    })
+    log_prior = xr.Dataset(
+        {
+            name: (("chain", "draw"), np.zeros((1, 2)))
+            for name in (
+                "beta_mu",
+                "beta_region_sd",
+                "beta_region_offset",
+                "intercept_province",
+                "spline_offset",
+                "sigma",
+            )
+        }
+    )
     assert scaled_prior_names(log_prior) == ["beta_mu", "beta_region_sd", "sigma"]
 
 
@@ -137,11 +151,17 @@ def test_preflight_reads_panel_file_options(rng, tmp_path):
     panel.to_csv(path, index=False, encoding="gbk")
     config = {
         "data": {
-            "source": "panel_file", "panel": str(path), "unit": "省份", "time": "yr",
+            "source": "panel_file",
+            "panel": str(path),
+            "unit": "省份",
+            "time": "yr",
             "encoding": "gbk",
         },
         "model": {
-            "dependent": "y", "endog": "x", "instruments": ["z"], "controls": [],
+            "dependent": "y",
+            "endog": "x",
+            "instruments": ["z"],
+            "controls": [],
             "moderators": [],
         },
     }
@@ -152,18 +172,59 @@ def test_preflight_reads_panel_file_options(rng, tmp_path):
     assert observed == pytest.approx(panel["x"].max())
 
 
-def test_preflight_rejects_control_function_kind():
-    from polygvc.diagnostics.preflight import run_preflight
-    from polygvc.errors import ConfigError
-
-    config = {
-        "model": {
-            "kind": "cf_linear", "dependent": "y", "endog": "x", "instruments": ["z"],
-            "controls": [], "moderators": ["m"], "interactions": ["m"],
+def _cf_panel(rng) -> pd.DataFrame:
+    n_units, years = 8, [2002, 2007, 2012]
+    panel = pd.DataFrame(
+        {
+            "province": np.repeat([f"p{k}" for k in range(n_units)], len(years)),
+            "region": np.repeat(["East", "West"] * (n_units // 2), len(years)),
+            "year": years * n_units,
         }
-    }
-    with pytest.raises(ConfigError) as info:
-        run_preflight(config, sbc_simulations=0, sensitivity=False)
-    message = str(info.value)
-    assert message.startswith("polygvc check runs its pre-flight checks for model.kind = ")
-    assert "not 'cf_linear'" in message
+    )
+    panel["z"] = rng.normal(size=len(panel))
+    panel["m"] = rng.normal(size=len(panel))
+    panel["x"] = panel["z"] + rng.normal(size=len(panel))
+    panel["y"] = 0.5 * panel["x"] + 0.3 * panel["x"] * panel["m"] + rng.normal(size=len(panel))
+    return panel
+
+
+CF_THRESHOLD_MODEL = {
+    "kind": "cf_threshold",
+    "dependent": "y",
+    "endog": "x",
+    "instruments": ["z"],
+    "controls": [],
+    "moderators": ["m"],
+    "threshold": {"variable": "m", "n_grid": 6},
+}
+
+
+def test_preflight_control_function_prior_predictive(rng):
+    from polygvc.diagnostics.preflight import run_preflight
+
+    panel = _cf_panel(rng)
+    report = run_preflight(
+        {"model": CF_THRESHOLD_MODEL}, panel, sbc_simulations=0, sensitivity=False
+    )
+    table = report.prior_predictive
+    assert list(table.index) == ["x", "y"]
+    assert table.loc["y", "observed_max"] == pytest.approx(panel["y"].max())
+
+
+@pytest.mark.slow
+def test_preflight_control_function_sbc_and_sensitivity(rng, tmp_path):
+    from polygvc.diagnostics.preflight import run_preflight
+
+    report = run_preflight(
+        {"model": CF_THRESHOLD_MODEL},
+        _cf_panel(rng),
+        folder=tmp_path,
+        sbc_simulations=4,
+        sbc_draws=100,
+        fit_draws=200,
+        n_workers=1,
+    )
+    ranked = set(report.sbc.index)
+    assert {"threshold", "beta_jump", "cf_coef"} <= ranked, ranked
+    assert {"beta_regime[low]", "beta_regime[high]", "cf_coef"} <= set(report.sensitivity.index)
+    assert (tmp_path / "preflight.json").is_file()

@@ -29,7 +29,6 @@ import pandas as pd
 
 from polygvc.atomic import write_text
 from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS
-from polygvc.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -88,18 +87,40 @@ class PreflightReport:
         return clean
 
 
+def _configured_problem(config: Any, panel: pd.DataFrame) -> tuple[Any, Any, Any]:
+    """Return the spec, model data and SBC problem of the model that ``polygvc run`` fits."""
+    from polygvc.models.data import prepare_model_data
+
+    if config.model.kind == "hierarchical_iv":
+        from polygvc.diagnostics.sbc import iv_problem_from_data
+        from polygvc.models.spec import HierarchicalIVSpec
+
+        spec = HierarchicalIVSpec.from_config(config.model, config.data)
+        data = prepare_model_data(panel, spec)
+        return spec, data, iv_problem_from_data(spec, data, name="preflight")
+    from polygvc.diagnostics.sbc_problems_cf import cf_problem_from_data
+    from polygvc.models.control_function import ControlFunctionSpec
+
+    spec = ControlFunctionSpec.from_config(config.model, config.data)
+    data = prepare_model_data(panel, spec)
+    return spec, data, cf_problem_from_data(spec, data, name="preflight")
+
+
 def prior_predictive_ranges(
-    spec: Any, data: Any, n_draws: int = 500, seed: int = 0
+    spec: Any, data: Any, n_draws: int = 500, seed: int = 0, problem: Any = None
 ) -> pd.DataFrame:
     """Compare prior predictive ranges of the endogenous regressor and outcome with the data.
 
     Parameters
     ----------
-    spec : HierarchicalIVSpec
+    spec : HierarchicalIVSpec or ControlFunctionSpec
     data : ModelData
     n_draws : int
         Prior predictive data sets.
     seed : int
+    problem : SBCProblem, optional
+        The simulator to draw from; the hierarchical IV problem on ``data``
+        when omitted.
 
     Returns
     -------
@@ -115,9 +136,10 @@ def prior_predictive_ranges(
     :data:`PLAUSIBLE_WIDTH_RATIO` means the priors let the model imagine data
     far outside anything plausible, which can also slow sampling.
     """
-    from polygvc.diagnostics.sbc import iv_problem_from_data
+    if problem is None:
+        from polygvc.diagnostics.sbc import iv_problem_from_data
 
-    problem = iv_problem_from_data(spec, data, name="preflight")
+        problem = iv_problem_from_data(spec, data, name="preflight")
     simulated = problem.simulate(problem.build_model(), n_draws, seed)
     rows = []
     for key, column in (("x", spec.endog), ("y", spec.dependent)):
@@ -188,46 +210,32 @@ def run_preflight(
     Raises
     ------
     PolygvcError
-        Config, data or model errors, as in the main job.
-    ConfigError
-        ``model.kind`` is not ``"hierarchical_iv"``.
+        Config, data or model errors, as in the main job, or a
+        control-function spec with extra endogenous regressors, which the
+        SBC simulator does not draw.
     """
     from polygvc.config import coerce_config
-    from polygvc.models.data import prepare_model_data
-    from polygvc.models.hierarchical_iv import build_hierarchical_iv
-    from polygvc.models.spec import HierarchicalIVSpec
 
     config = coerce_config(config)
-    if config.model.kind != "hierarchical_iv":
-        # NOTE: the control-function kinds have SBC problems on a synthetic
-        # design (sbc_problems_cf), but not yet on the config's own design.
-        raise ConfigError(
-            f"polygvc check runs its pre-flight checks for model.kind = 'hierarchical_iv' only, "
-            f"not {config.model.kind!r}, so it would check a different model than polygvc run "
-            "fits. Fix: run the calibration problems in polygvc.diagnostics.sbc_problems_cf "
-            "(see docs/validation.md), or check the hierarchical_iv form of this config."
-        )
     timings: dict[str, float] = {}
     notes: list[str] = []
     if panel is None:
         from polygvc.data_prep.panel import panel_from_config
 
         panel = panel_from_config(config.data)
-    spec = HierarchicalIVSpec.from_config(config.model, config.data)
-    data = prepare_model_data(panel, spec)
+    spec, data, problem = _configured_problem(config, panel)
     out = Path(folder) if folder is not None else None
 
     start = time.perf_counter()
-    prior_table = prior_predictive_ranges(spec, data, seed=config.run.seed)
+    prior_table = prior_predictive_ranges(spec, data, seed=config.run.seed, problem=problem)
     timings["prior_predictive"] = round(time.perf_counter() - start, 2)
 
     sbc_table = None
     files: dict[str, Path] = {}
     if sbc_simulations > 0:
-        from polygvc.diagnostics.sbc import SBCSettings, iv_problem_from_data, plot_sbc, run_sbc
+        from polygvc.diagnostics.sbc import SBCSettings, plot_sbc, run_sbc
 
         start = time.perf_counter()
-        problem = iv_problem_from_data(spec, data, name="preflight")
         settings = SBCSettings(
             draws=sbc_draws,
             tune=sbc_draws,
@@ -259,7 +267,7 @@ def run_preflight(
         from polygvc.diagnostics.sensitivity import prior_sensitivity
 
         start = time.perf_counter()
-        model = build_hierarchical_iv(spec, data)
+        model = problem.build_model()
         dt = pm.sample(
             model=model,
             nuts_sampler=config.inference.sampler,
@@ -270,7 +278,14 @@ def run_preflight(
             progressbar=False,
         )
         pm.compute_log_likelihood(dt, model=model, progressbar=False)
-        sensitivity_table = prior_sensitivity(dt, model, var_names=list(SENSITIVITY_PARAMETERS))
+        if config.model.kind != "hierarchical_iv":
+            from polygvc.models.control_function import complete_cf_datatree
+
+            # The threshold model's outcome density is a potential; this adds
+            # its pointwise log-likelihood at each draw's threshold.
+            dt = complete_cf_datatree(dt, spec, data, seed=config.run.seed + 2)
+        present = [name for name in SENSITIVITY_PARAMETERS if name in model.named_vars]
+        sensitivity_table = prior_sensitivity(dt, model, var_names=present)
         timings["sensitivity"] = round(time.perf_counter() - start, 2)
     else:
         notes.append("Sensitivity not run: switched off.")

@@ -53,7 +53,12 @@ import xarray as xr
 from polygvc.diagnostics.sbc import SBCProblem, draw_to_dict, prior_draws, simulate_first_stage
 from polygvc.errors import ModelError
 
-__all__ = ["cf_linear_problem", "cf_spline_problem", "cf_threshold_problem"]
+__all__ = [
+    "cf_linear_problem",
+    "cf_problem_from_data",
+    "cf_spline_problem",
+    "cf_threshold_problem",
+]
 
 # Built models by problem name, so that a worker builds each model once and
 # its recover step reads the same graph that was compiled.
@@ -278,17 +283,100 @@ def _cf_problem(
     if priors:
         digest = hashlib.sha256(spec.to_json().encode()).hexdigest()[:8]
         name += f"_priors{digest}"
+    return _problem(
+        spec,
+        data,
+        name,
+        parameters,
+        recover,
+        description=(
+            f"{kind}, {n_units} provinces in {n_regions} regions x {len(list(years))} years, "
+            "1 row-varying instrument, 1 control, 1 moderator"
+        ),
+    )
+
+
+def _problem(
+    spec: Any,
+    data: Any,
+    name: str,
+    parameters: Sequence[str],
+    recover: bool,
+    description: str,
+) -> SBCProblem:
     options: dict[str, Any] = {"name": name, "spec": spec, "data": data}
     return SBCProblem(
         name=name,
         build_model=functools.partial(_cf_model, name, spec, data),
         simulate=functools.partial(_simulate_cf, parameters=tuple(parameters), **options),
         parameters=tuple(parameters),
-        description=(
-            f"{kind}, {n_units} provinces in {n_regions} regions x {len(list(years))} years, "
-            "1 row-varying instrument, 1 control, 1 moderator"
-        ),
+        description=description,
         recover=functools.partial(_recover_threshold, **options) if recover else None,
+    )
+
+
+def cf_problem_from_data(spec: Any, data: Any, name: str) -> SBCProblem:
+    """Return a control-function model on a prepared design as an SBC problem.
+
+    Used by the pre-flight checks, which calibrate the configured model on
+    the config's own rows.
+
+    Parameters
+    ----------
+    spec : ControlFunctionSpec
+        Kind, variable roles, priors and the threshold or spline settings.
+    data : ModelData
+        The design the simulations keep (instruments, covariates, moderators,
+        grouping); ``x`` and ``y`` are simulated.
+    name : str
+        Problem name (the compiled-model cache key on workers); the kind is
+        appended.
+
+    Returns
+    -------
+    SBCProblem
+        Always ranked: ``fs_instrument``, ``cf_coef``, ``sigma`` and
+        ``sigma_outcome_given_v``. ``cf_linear`` adds ``beta_mu``,
+        ``beta_region_sd``, ``beta_province_sd`` (with province slopes) and
+        ``theta`` (with interactions). ``cf_threshold`` adds ``beta_regime``,
+        ``beta_jump``, ``threshold`` and ``intercept_jump`` (with an
+        intercept shift). ``cf_spline`` adds ``spline_curve`` and
+        ``spline_sigma``.
+
+    Raises
+    ------
+    ModelError
+        The spec has extra endogenous regressors, which the simulator does
+        not draw.
+    """
+    if spec.extra_endog:
+        raise ModelError(
+            f"SBC of a control-function model simulates one endogenous regressor, but this "
+            f"spec also has {list(spec.extra_endog)} (model.extra_endog). Fix: calibrate the "
+            "model without them, or skip the SBC (sbc_simulations = 0)."
+        )
+    parameters = ["fs_instrument", "cf_coef", "sigma", "sigma_outcome_given_v"]
+    recover = False
+    if spec.kind == "cf_threshold":
+        parameters += ["beta_regime", "beta_jump", "threshold"]
+        if spec.threshold is not None and spec.threshold.intercept_shift:
+            parameters.append("intercept_jump")
+        recover = True
+    elif spec.kind == "cf_spline":
+        parameters += ["spline_curve", "spline_sigma"]
+    else:
+        parameters += ["beta_mu", "beta_region_sd"]
+        if spec.province_slopes:
+            parameters.append("beta_province_sd")
+        if spec.interactions:
+            parameters.append("theta")
+    return _problem(
+        spec,
+        data,
+        f"{name}_{spec.kind}",
+        parameters,
+        recover,
+        description=f"{spec.kind} on {data.n_obs} rows",
     )
 
 
