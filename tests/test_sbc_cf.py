@@ -206,3 +206,18 @@ def test_problem_from_data_ranks_by_kind():
         assert expected <= set(problem.parameters), (spec.kind, problem.parameters)
         assert problem.name == f"check_{spec.kind}"
         assert (problem.recover is not None) == (spec.kind == "cf_threshold")
+
+
+@pytest.mark.parametrize(("n_thresholds", "province_varying"), [(2, False), (1, True)])
+def test_problem_from_data_rejects_other_thresholds(n_thresholds, province_varying):
+    from types import SimpleNamespace
+
+    from polygvc.diagnostics.sbc_problems_cf import cf_problem_from_data
+
+    threshold = SimpleNamespace(n_thresholds=n_thresholds, province_varying=province_varying)
+    spec = SimpleNamespace(extra_endog=[], kind="cf_threshold", threshold=threshold)
+    with pytest.raises(ModelError) as info:
+        cf_problem_from_data(spec, None, name="check")
+    message = str(info.value)
+    assert message.startswith("SBC of a control-function threshold model simulates one")
+    assert f"n_thresholds = {n_thresholds} and province_varying = {province_varying}" in message

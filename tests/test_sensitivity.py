@@ -228,3 +228,49 @@ def test_preflight_control_function_sbc_and_sensitivity(rng, tmp_path):
     assert {"threshold", "beta_jump", "cf_coef"} <= ranked, ranked
     assert {"beta_regime[low]", "beta_regime[high]", "cf_coef"} <= set(report.sensitivity.index)
     assert (tmp_path / "preflight.json").is_file()
+
+
+def test_preflight_two_thresholds_skips_simulation(rng):
+    from polygvc.diagnostics.preflight import run_preflight
+
+    model = {**CF_THRESHOLD_MODEL, "threshold": {"variable": "m", "n_grid": 6, "n_thresholds": 2}}
+    report = run_preflight({"model": model}, _cf_panel(rng), sensitivity=False)
+    assert report.prior_predictive is None
+    assert report.sbc is None
+    assert report.notes[0].startswith("Prior predictive and SBC not run: SBC of a control-function")
+
+
+def test_preflight_rejects_negative_sims(rng):
+    from polygvc.diagnostics.preflight import run_preflight
+    from polygvc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="The number of SBC simulations is -1; it must be 0"):
+        run_preflight({"model": CF_THRESHOLD_MODEL}, _cf_panel(rng), sbc_simulations=-1)
+
+
+def test_preflight_rejects_file_as_folder(rng, tmp_path):
+    from polygvc.diagnostics.preflight import run_preflight
+    from polygvc.errors import ConfigError
+
+    target = tmp_path / "outfile.txt"
+    target.write_text("keep me\n")
+    with pytest.raises(ConfigError, match="The output folder .*outfile.txt is a file"):
+        run_preflight({"model": CF_THRESHOLD_MODEL}, _cf_panel(rng), folder=target)
+    assert target.read_text() == "keep me\n"
+
+
+def test_preflight_flags_name_parameters():
+    from polygvc.diagnostics.preflight import PreflightReport
+
+    prior = pd.DataFrame({"verdict": ["plausible", "too wide"]}, index=["x", "y"])
+    sensitivity = pd.DataFrame(
+        {"diagnosis": ["no concern", "prior-data conflict", "prior-data conflict"]},
+        index=["beta_mu", "rho", "sigma[outcome]"],
+    )
+    report = PreflightReport(prior, None, sensitivity)
+    assert report.flags == [
+        "prior predictive too wide for y",
+        "prior-data conflict for rho, sigma[outcome]",
+    ]
+    assert not report.ok
+    assert PreflightReport(prior.iloc[:1], None, sensitivity.iloc[:1]).ok

@@ -33,6 +33,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Build and inspect analysis pa
 app.add_typer(data_app, name="data")
 
 console = Console(stderr=True)
+results_console = Console()
 LOG_FILE = "polygvc.log"
 _state = {"debug": False, "quiet": False}
 
@@ -60,6 +61,12 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         )
         file_handler.setLevel(logging.DEBUG)
         root.addHandler(file_handler)
+    if _state["quiet"]:
+        # PyMC logs its sampling lines through a handler of its own and sets
+        # its level when imported, so import it before lowering the level.
+        import pymc  # noqa: F401
+
+        logging.getLogger("pymc").setLevel(logging.WARNING)
     for noisy in (
         "numba",
         "pytensor",
@@ -312,12 +319,20 @@ def check(
         ("Simulation-based calibration", report.sbc),
         ("Prior sensitivity", report.sensitivity),
     )
+    # Results go to stdout, so that `polygvc check CONFIG > result.txt` keeps
+    # them; logs and errors stay on stderr.
     for title, table in tables:
         if table is not None:
-            console.print(f"[bold]{title}[/bold]", highlight=False)
-            console.print(escape(table.to_string()), highlight=False)
+            results_console.print(f"[bold]{title}[/bold]", highlight=False)
+            results_console.print(escape(table.to_string()), highlight=False)
     for note in report.notes:
-        console.print(escape(note), highlight=False)
+        results_console.print(escape(note), highlight=False)
+    if report.ok:
+        results_console.print("All pre-flight checks are clean.", highlight=False)
+    else:
+        results_console.print(
+            escape("Flagged (exit code 1): " + "; ".join(report.flags) + "."), highlight=False
+        )
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from polygvc.atomic import write_text
 from polygvc.diagnostics.sensitivity import MAIN_PARAMETERS
+from polygvc.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +47,16 @@ class PreflightReport:
 
     Attributes
     ----------
-    prior_predictive : pandas.DataFrame
+    prior_predictive : pandas.DataFrame or None
         One row per variable (endogenous regressor, outcome): observed min and
         max, prior predictive 1%, 50% and 99% quantiles, the ratio of the
         prior 1-99% width to the observed range, and ``verdict``
-        (``"plausible"`` or ``"too wide"``).
+        (``"plausible"`` or ``"too wide"``). None when the model has no
+        simulator (see ``notes``).
     sbc : pandas.DataFrame or None
         :func:`polygvc.diagnostics.sbc.sbc_uniformity` of the small SBC; None
-        when ``sbc_simulations`` is 0 (see ``notes``).
+        when ``sbc_simulations`` is 0 or the model has no simulator (see
+        ``notes``).
     sensitivity : pandas.DataFrame or None
         :func:`polygvc.diagnostics.sensitivity.prior_sensitivity` of the short
         fit; None when switched off.
@@ -65,7 +68,7 @@ class PreflightReport:
         Files written, when a folder was given.
     """
 
-    prior_predictive: pd.DataFrame
+    prior_predictive: pd.DataFrame | None
     sbc: pd.DataFrame | None
     sensitivity: pd.DataFrame | None
     timings: dict[str, float] = field(default_factory=dict)
@@ -73,22 +76,37 @@ class PreflightReport:
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def ok(self) -> bool:
-        """Whether every table's verdicts are clean."""
-        clean = bool((self.prior_predictive["verdict"] == "plausible").all())
+    def flags(self) -> list[str]:
+        """Return one line per check that is not clean, naming the parameters."""
+        flags = []
+        if self.prior_predictive is not None:
+            wide = self.prior_predictive.index[self.prior_predictive["verdict"] != "plausible"]
+            if len(wide):
+                flags.append(f"prior predictive too wide for {', '.join(map(str, wide))}")
         if self.sbc is not None:
-            clean = clean and bool((self.sbc["verdict"] == "calibrated").all())
+            failed = self.sbc.index[self.sbc["verdict"] != "calibrated"]
+            if len(failed):
+                flags.append(f"SBC verdict 'check' for {', '.join(map(str, failed))}")
         if self.sensitivity is not None:
-            clean = clean and not bool(
-                self.sensitivity["diagnosis"]
-                .isin(["prior-data conflict", "strong prior / weak likelihood"])
-                .any()
-            )
-        return clean
+            for diagnosis in ("prior-data conflict", "strong prior / weak likelihood"):
+                names = self.sensitivity.index[self.sensitivity["diagnosis"] == diagnosis]
+                if len(names):
+                    flags.append(f"{diagnosis} for {', '.join(map(str, names))}")
+        return flags
+
+    @property
+    def ok(self) -> bool:
+        """Whether every table's verdicts are clean (no :attr:`flags`)."""
+        return not self.flags
 
 
-def _configured_problem(config: Any, panel: pd.DataFrame) -> tuple[Any, Any, Any]:
-    """Return the spec, model data and SBC problem of the model that ``polygvc run`` fits."""
+def _configured_problem(config: Any, panel: pd.DataFrame) -> tuple[Any, Any, Any, str | None]:
+    """Return the spec, model data and SBC problem of the model that ``polygvc run`` fits.
+
+    The problem is None, with the reason, when the simulator does not cover
+    the model (extra endogenous regressors, two or province-varying thresholds).
+    """
+    from polygvc.errors import ModelError
     from polygvc.models.data import prepare_model_data
 
     if config.model.kind == "hierarchical_iv":
@@ -97,13 +115,27 @@ def _configured_problem(config: Any, panel: pd.DataFrame) -> tuple[Any, Any, Any
 
         spec = HierarchicalIVSpec.from_config(config.model, config.data)
         data = prepare_model_data(panel, spec)
-        return spec, data, iv_problem_from_data(spec, data, name="preflight")
+        return spec, data, iv_problem_from_data(spec, data, name="preflight"), None
     from polygvc.diagnostics.sbc_problems_cf import cf_problem_from_data
     from polygvc.models.control_function import ControlFunctionSpec
 
     spec = ControlFunctionSpec.from_config(config.model, config.data)
     data = prepare_model_data(panel, spec)
-    return spec, data, cf_problem_from_data(spec, data, name="preflight")
+    try:
+        return spec, data, cf_problem_from_data(spec, data, name="preflight"), None
+    except ModelError as exc:
+        return spec, data, None, str(exc)
+
+
+def _sensitivity_model(spec: Any, data: Any) -> Any:
+    """Build the per-row model that the short sensitivity fit samples."""
+    if getattr(spec, "kind", "hierarchical_iv") == "hierarchical_iv":
+        from polygvc.models.hierarchical_iv import build_hierarchical_iv
+
+        return build_hierarchical_iv(spec, data)
+    from polygvc.models.control_function import build_control_function
+
+    return build_control_function(spec, data)
 
 
 def prior_predictive_ranges(
@@ -210,29 +242,50 @@ def run_preflight(
     Raises
     ------
     PolygvcError
-        Config, data or model errors, as in the main job, or a
-        control-function spec with extra endogenous regressors, which the
-        SBC simulator does not draw.
+        Config, data or model errors, as in the main job.
+    ConfigError
+        ``sbc_simulations`` is negative, or ``folder`` is an existing file.
+
+    Notes
+    -----
+    When the simulator does not cover the model (extra endogenous
+    regressors, two thresholds, province-varying thresholds), the prior
+    predictive and the SBC are skipped with a note and the sensitivity fit
+    still runs.
     """
     from polygvc.config import coerce_config
 
     config = coerce_config(config)
+    if sbc_simulations < 0:
+        raise ConfigError(
+            f"The number of SBC simulations is {sbc_simulations}; it must be 0 (skip the SBC) "
+            "or more. Fix: pass --sims 0 or a positive number."
+        )
+    out = Path(folder) if folder is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"The output folder {out} is a file, so the pre-flight results cannot be written "
+            "there. Fix: pass a folder path to --out."
+        )
     timings: dict[str, float] = {}
     notes: list[str] = []
     if panel is None:
         from polygvc.data_prep.panel import panel_from_config
 
         panel = panel_from_config(config.data)
-    spec, data, problem = _configured_problem(config, panel)
-    out = Path(folder) if folder is not None else None
+    spec, data, problem, no_simulator = _configured_problem(config, panel)
 
-    start = time.perf_counter()
-    prior_table = prior_predictive_ranges(spec, data, seed=config.run.seed, problem=problem)
-    timings["prior_predictive"] = round(time.perf_counter() - start, 2)
+    prior_table = None
+    if problem is not None:
+        start = time.perf_counter()
+        prior_table = prior_predictive_ranges(spec, data, seed=config.run.seed, problem=problem)
+        timings["prior_predictive"] = round(time.perf_counter() - start, 2)
+    else:
+        notes.append(f"Prior predictive and SBC not run: {no_simulator}")
 
     sbc_table = None
     files: dict[str, Path] = {}
-    if sbc_simulations > 0:
+    if problem is not None and sbc_simulations > 0:
         from polygvc.diagnostics.sbc import SBCSettings, plot_sbc, run_sbc
 
         start = time.perf_counter()
@@ -257,7 +310,7 @@ def run_preflight(
             files.update({f"sbc_{kind}": Path(path) for kind, path in pictures.items()})
             files["sbc_ranks"] = out / "preflight_sbc.nc"
         timings["sbc"] = round(time.perf_counter() - start, 2)
-    else:
+    elif problem is not None:
         notes.append("SBC not run: sbc_simulations = 0.")
 
     sensitivity_table = None
@@ -267,7 +320,7 @@ def run_preflight(
         from polygvc.diagnostics.sensitivity import prior_sensitivity
 
         start = time.perf_counter()
-        model = problem.build_model()
+        model = _sensitivity_model(spec, data)
         dt = pm.sample(
             model=model,
             nuts_sampler=config.inference.sampler,
@@ -293,7 +346,9 @@ def run_preflight(
     report = PreflightReport(prior_table, sbc_table, sensitivity_table, timings, notes, files)
     if out is not None:
         payload = {
-            "prior_predictive": json.loads(prior_table.reset_index().to_json(orient="records")),
+            "prior_predictive": None
+            if prior_table is None
+            else json.loads(prior_table.reset_index().to_json(orient="records")),
             "sbc": None
             if sbc_table is None
             else json.loads(sbc_table.reset_index().to_json(orient="records")),
@@ -302,6 +357,7 @@ def run_preflight(
             else json.loads(sensitivity_table.reset_index().to_json(orient="records")),
             "timings": timings,
             "notes": notes,
+            "flags": report.flags,
             "ok": report.ok,
         }
         text = json.dumps(payload, indent=2) + "\n"

@@ -346,14 +346,22 @@ def cf_problem_from_data(spec: Any, data: Any, name: str) -> SBCProblem:
     Raises
     ------
     ModelError
-        The spec has extra endogenous regressors, which the simulator does
-        not draw.
+        The spec has extra endogenous regressors, two thresholds or
+        province-varying thresholds, which the simulator does not draw.
     """
     if spec.extra_endog:
         raise ModelError(
             f"SBC of a control-function model simulates one endogenous regressor, but this "
             f"spec also has {list(spec.extra_endog)} (model.extra_endog). Fix: calibrate the "
-            "model without them, or skip the SBC (sbc_simulations = 0)."
+            "model without them."
+        )
+    threshold = spec.threshold if spec.kind == "cf_threshold" else None
+    if threshold is not None and (threshold.n_thresholds != 1 or threshold.province_varying):
+        raise ModelError(
+            "SBC of a control-function threshold model simulates one threshold common to all "
+            f"provinces, but this spec has n_thresholds = {threshold.n_thresholds} and "
+            f"province_varying = {threshold.province_varying} (model.threshold). Fix: "
+            "calibrate the single common-threshold form of the model."
         )
     parameters = ["fs_instrument", "cf_coef", "sigma", "sigma_outcome_given_v"]
     recover = False
