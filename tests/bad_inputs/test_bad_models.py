@@ -109,3 +109,23 @@ def test_threshold_variable_with_few_values(tmp_path, rng):
     with pytest.raises(ModelError, match=r"Threshold variable 'q' has 4 distinct values") as info:
         threshold.threshold_grid(frame["q"].to_numpy(), n_grid=20, name="q")
     assert "Set n_grid to at most" in str(info.value)
+
+
+def test_missing_threshold_variable_names_key(tmp_path, rng):
+    frame = small_panel(rng)
+    threshold = {"variable": "mean_dist", "n_grid": 5}
+    with pytest.raises(DataError) as info:
+        _build(tmp_path, frame, kind="cf_threshold", threshold=threshold)
+    message = str(info.value)
+    assert message.startswith("Column 'mean_dist' named in model.threshold.variable is missing")
+    assert "Fix: correct model.threshold.variable in the config" in message
+
+
+def test_text_threshold_variable_names_key(tmp_path, rng):
+    frame = small_panel(rng).assign(label=lambda f: "a" + f["province"])
+    threshold = {"variable": "label", "n_grid": 5}
+    with pytest.raises(DataError) as info:
+        _build(tmp_path, frame, kind="cf_threshold", threshold=threshold)
+    message = str(info.value)
+    assert message.startswith("Column 'label' (named in model.threshold.variable) in ")
+    assert "must be numeric" in message

@@ -75,6 +75,10 @@ def _check_columns(panel: pd.DataFrame, spec: HierarchicalIVSpec, source: str) -
     roles.update({c: "model.instruments" for c in spec.instruments})
     roles.update({c: "model.controls" for c in spec.controls})
     roles.update({c: "model.moderators" for c in spec.moderators})
+    roles.update({c: "model.extra_endog" for c in getattr(spec, "extra_endog", [])})
+    threshold_variable = getattr(spec, "threshold_variable", None)
+    if threshold_variable is not None:
+        roles.setdefault(threshold_variable, "model.threshold.variable")
     roles.update({spec.unit: "data.unit", spec.group: "data.group", spec.time: "data.time"})
     needed = [*spec.columns, spec.unit, spec.group, spec.time]
     available = list(panel.columns)
@@ -94,9 +98,11 @@ def _check_columns(panel: pd.DataFrame, spec: HierarchicalIVSpec, source: str) -
                 pd.to_numeric(panel[column], errors="coerce").isna() & panel[column].notna()
             ]
             example = f" (row {bad.index[0]}: {bad.iloc[0]!r})" if len(bad) else ""
+            key = roles.get(column, "the model spec")
             raise DataError(
-                f"Column {column!r} in {source} must be numeric but has type "
-                f"{panel[column].dtype}{example}. Fix: clean the column so it holds numbers only."
+                f"Column {column!r} (named in {key}) in {source} must be numeric but has type "
+                f"{panel[column].dtype}{example}. Fix: clean the column so it holds numbers "
+                f"only, or name a numeric column in {key}."
             )
         values = panel[column].to_numpy(dtype=float)
         infinite = np.isinf(values)
