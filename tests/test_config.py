@@ -115,3 +115,17 @@ def test_jax_backend_needs_nutpie_sampler():
 def test_parameterization_unknown_value():
     with pytest.raises(ConfigError, match=r"model\.parameterization"):
         parse_config({"model": {"parameterization": "center"}})
+
+
+def test_spline_table_under_linear_kind_rejected():
+    from polygvc.config import parse_config
+
+    section = {
+        "kind": "cf_linear", "dependent": "y", "endog": "x", "instruments": ["z"],
+        "spline": {"n_knots": 4},
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config({"model": section})
+    message = str(info.value)
+    assert "[model.spline] applies to kind = 'cf_spline' only, but kind = 'cf_linear'" in message
+    assert "Fix: set kind = 'cf_spline' or remove [model.spline]" in message

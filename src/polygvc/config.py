@@ -185,6 +185,19 @@ class ModelSection(_Section):
             raise ValueError("at least one instrument is required for an IV model")
         return value
 
+    @model_validator(mode="after")
+    def _settings_match_kind(self) -> ModelSection:
+        # A [model.spline] or [model.threshold] table under another kind would
+        # otherwise be ignored without a word.
+        for table, kind in (("threshold", "cf_threshold"), ("spline", "cf_spline")):
+            if getattr(self, table) is not None and self.kind != kind:
+                raise ValueError(
+                    f"[model.{table}] applies to kind = '{kind}' only, but kind = "
+                    f"{self.kind!r}, so its settings would be ignored. Fix: set kind = "
+                    f"'{kind}' or remove [model.{table}]"
+                )
+        return self
+
 
 class InferenceSection(_Section):
     """Sampler settings."""
