@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -61,6 +62,10 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         )
         file_handler.setLevel(logging.DEBUG)
         root.addHandler(file_handler)
+    if not _state["debug"]:
+        # Dask's scheduler runs in this process and sets its loggers from the
+        # Dask config when imported; this keeps its start-up lines out.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if _state["quiet"]:
         # PyMC logs its sampling lines through a handler of its own and sets
         # its level when imported, so import it before lowering the level.

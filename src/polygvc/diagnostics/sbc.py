@@ -665,6 +665,9 @@ def sbc_client(
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # The scheduler still serves its health routes over HTTP; a free
+            # local port keeps them off 8787, which a user's own cluster may use.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster) as client,
     ):
