@@ -323,15 +323,7 @@ def build_linear_iv(
             mu_x = mu_x + pt.dot(W, fs_covariate)
             mu_y = mu_y + pt.dot(W, gamma)
 
-        chol, corr, sigmas = pm.LKJCholeskyCov(
-            "error_chol",
-            n=2,
-            eta=lkj_eta,
-            sd_dist=resolved["sigma"].dist_object(),
-            compute_corr=True,
-        )
-        pm.Deterministic("sigma", sigmas, dims="equation")
-        pm.Deterministic("rho", corr[0, 1])
+        chol = _error_covariance(resolved, lkj_eta)
         bivariate_normal(
             OBSERVED_NAME,
             mu=pt.stack([mu_x, mu_y], axis=1),
@@ -343,15 +335,27 @@ def build_linear_iv(
     return model
 
 
-def linear_iv_gram(data: LinearIVData) -> np.ndarray:
-    """Gram matrix of the rows ``d_i = (x_i, y_i, 1, Z_i, W_i)``, shape ``(1, D, D)``.
+def _error_covariance(resolved: dict[str, Prior], lkj_eta: float) -> pt.TensorVariable:
+    """Declare the LKJ error covariance with ``sigma`` and ``rho``; return its Cholesky factor."""
+    chol, corr, sigmas = pm.LKJCholeskyCov(
+        "error_chol",
+        n=2,
+        eta=lkj_eta,
+        sd_dist=resolved["sigma"].dist_object(),
+        compute_corr=True,
+    )
+    pm.Deterministic("sigma", sigmas, dims="equation")
+    pm.Deterministic("rho", corr[0, 1])
+    return chol
 
-    The leading axis of length one is the single group that
-    :func:`polygvc.models.hierarchical_iv_suffstat.gram_loglik` expects;
-    entry ``[0, 2, 2]`` is the number of rows.
+
+def linear_iv_gram(data: LinearIVData) -> np.ndarray:
+    """Return the Gram matrix of the rows ``d_i = (x_i, y_i, 1, Z_i, W_i)``, shape ``(D, D)``.
+
+    Entry ``[2, 2]`` is the number of rows.
     """
     design = np.column_stack([data.x, data.y, np.ones(data.n_obs), data.Z, data.W])
-    return (design.T @ design)[None, :, :]
+    return design.T @ design
 
 
 def _build_suffstat(data: LinearIVData, resolved: dict[str, Prior], lkj_eta: float) -> pm.Model:
@@ -362,7 +366,7 @@ def _build_suffstat(data: LinearIVData, resolved: dict[str, Prior], lkj_eta: flo
     n_instrument = data.Z.shape[1]
     has_covariates = data.W.shape[1] > 0
     with pm.Model(coords=coords) as model:
-        gram = pm.Data("gram", linear_iv_gram(data)[0], dims=("gram_row", "gram_col"))
+        gram = pm.Data("gram", linear_iv_gram(data), dims=("gram_row", "gram_col"))
         fs_intercept = resolved["fs_intercept"].create("fs_intercept")
         fs_instrument = resolved["fs_instrument"].create("fs_instrument", dims="instrument")
         intercept = resolved["intercept"].create("intercept")
@@ -380,17 +384,10 @@ def _build_suffstat(data: LinearIVData, resolved: dict[str, Prior], lkj_eta: flo
             gamma = resolved["gamma"].create("gamma", dims="covariate")
             a_u_parts.append(-fs_covariate)
             a_e_parts.append(-gamma)
-        chol, corr, sigmas = pm.LKJCholeskyCov(
-            "error_chol",
-            n=2,
-            eta=lkj_eta,
-            sd_dist=resolved["sigma"].dist_object(),
-            compute_corr=True,
-        )
-        pm.Deterministic("sigma", sigmas, dims="equation")
-        pm.Deterministic("rho", corr[0, 1])
+        chol = _error_covariance(resolved, lkj_eta)
         a_u = pt.concatenate(a_u_parts)
         a_e = pt.concatenate(a_e_parts)[None, :]
+        # gram_loglik takes one Gram matrix per group; this model has one group.
         pm.Potential(POTENTIAL_NAME, gram_loglik(gram[None, :, :], a_u, a_e, chol))
         pm.Deterministic("effect", beta * data.effect_ratio)
     return model
