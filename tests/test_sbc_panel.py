@@ -110,8 +110,8 @@ def test_simulated_updates_match_model():
 
 @pytest.mark.slow
 def test_full_sbc_panel_threshold_calibrated():
-    # 1,000 simulations (about 4 min on 2 workers): with 200 simulations the
-    # first seed flagged beta_scaled[x], and two 1,000-simulation runs did not.
+    # 1,000 simulations (about 4 min on 2 workers): a 200-simulation run
+    # flagged beta_scaled[x], which two 1,000-simulation runs found calibrated.
     result = run_sbc(panel_threshold_problem(), 1000, SBCSettings())
     assert result.uniformity["verdict_adjusted"].eq("calibrated").all(), (
         result.uniformity.to_string()

@@ -64,7 +64,7 @@ def _configure_logging(run_dir: Path | None = None) -> None:
         root.addHandler(file_handler)
     if not _state["debug"]:
         # Dask's scheduler runs in this process and sets its loggers from the
-        # Dask config when imported; this keeps its start-up lines out.
+        # Dask config when imported, so the config is set before any import.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if _state["quiet"]:
         # PyMC logs its sampling lines through a handler of its own and sets
@@ -325,7 +325,7 @@ def check(
         ("Prior sensitivity", report.sensitivity),
     )
     # Results go to stdout, so that `polygvc check CONFIG > result.txt` keeps
-    # them; logs and errors stay on stderr.
+    # them. Logs and errors stay on stderr.
     for title, table in tables:
         if table is not None:
             results_console.print(f"[bold]{title}[/bold]", highlight=False)

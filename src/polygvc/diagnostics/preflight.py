@@ -259,7 +259,7 @@ def run_preflight(
     if sbc_simulations < 0:
         raise ConfigError(
             f"The number of SBC simulations is {sbc_simulations}; it must be 0 (skip the SBC) "
-            "or more. Fix: pass --sims 0 or a positive number."
+            "or more. Fix: pass 0 (--sims 0 on the command line) or a positive number."
         )
     out = Path(folder) if folder is not None else None
     if out is not None and out.exists() and not out.is_dir():

@@ -336,7 +336,7 @@ def build_linear_iv(
 
 
 def _error_covariance(resolved: dict[str, Prior], lkj_eta: float) -> pt.TensorVariable:
-    """Declare the LKJ error covariance with ``sigma`` and ``rho``; return its Cholesky factor."""
+    """Declare the LKJ error covariance, ``sigma`` and ``rho``, and return its Cholesky factor."""
     chol, corr, sigmas = pm.LKJCholeskyCov(
         "error_chol",
         n=2,
